@@ -1,0 +1,212 @@
+"""End-to-end tests of the model card: parse-back, the hub's validate-yaml, literal user text,
+conditional sections, bad inputs, and the how-to-use snippet run against a real tiny Voxtral."""
+import json, math, os, re, subprocess, sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import HfApi, ModelCard, RepoCard
+
+from voxtral_deploy.artifacts import inspect_model, load_training_config, load_training_results, make_fake_voxtral_folder
+from voxtral_deploy.card import (MISSING, ModelCardGenerator, card_variables, render_card, templates_dir, validate_card,
+                                 validate_card_on_hub)
+from voxtral_deploy.core import InvalidInputError, ModelMetadata, TemplateError
+from voxtral_deploy.artifacts import TrainingResults
+
+REPO = "alice/voxtral-mini-fr"
+ODD = 'Jane: Doe "quoted" \'single\' {{ 7*7 }} {% if x %}{% endif %} # not a heading\nline two — ünïcødé 🎙️ | pipe'
+
+
+@pytest.fixture
+def fake_dir(tmp_path) -> Path:
+    return make_fake_voxtral_folder(tmp_path / "voxtral-fr")
+
+
+@pytest.fixture
+def full_card(fake_dir, training_fixtures) -> str:
+    return render_card(fake_dir, training_config=training_fixtures["training_config"], results=training_fixtures["trainer_state"],
+                       metadata={"name": "Voxtral Mini FR", "languages": ["fr"]}, repo_id=REPO)
+
+
+def _prose(text: str) -> str:
+    "The card body without code blocks."
+    return re.sub(r"```.*?```", "", text, flags=re.S)
+
+
+def _snippet(card: str) -> str:
+    "The first python block of the 'How to use' section."
+    section = card.split("## How to use", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+
+
+# -- round trip --------------------------------------------------------------------------------------
+def test_round_trip_model_index(full_card):
+    card = ModelCard(full_card)
+    res = {e.metric_type: e for e in card.data.eval_results}
+    assert set(res) == {"wer", "cer"}
+    assert res["wer"].metric_value == 12.31 and res["cer"].metric_value == 4.68
+    assert res["wer"].task_type == "automatic-speech-recognition"
+    assert res["wer"].dataset_type == "mozilla-foundation/common_voice_17_0" and res["wer"].dataset_config == "fr"
+    data = RepoCard(full_card).data.to_dict()
+    assert data["pipeline_tag"] == "automatic-speech-recognition"
+    assert data["base_model"] == "mistralai/Voxtral-Mini-3B-2507" and data["base_model_relation"] == "finetune"
+    assert data["language"] == ["fr"] and data["metrics"] == ["wer", "cer"] and data["library_name"] == "transformers"
+    assert data["model-index"][0]["name"] == "Voxtral Mini FR"
+    # what the Hub would re-serialize is the same card
+    assert ModelCard(str(card)).data.eval_results == card.data.eval_results
+    assert "are **percentages**" in full_card
+
+
+def test_card_from_real_tiny_model(tiny_model_dir, training_fixtures):
+    text = render_card(tiny_model_dir, results=training_fixtures["eval_results"], training_config=training_fixtures["training_config"],
+                       repo_id=REPO)
+    card = validate_card(text)
+    assert card.data.eval_results[0].metric_value == 12.31
+    assert "Transformers" in text and "float32" in _snippet(text)  # the tiny model is stored in F32
+
+
+def test_validate_yaml_on_local_hub(full_card, hub):
+    validate_card(full_card, endpoint=hub.endpoint)                     # passes
+    validate_card_on_hub(full_card, api=HfApi(endpoint=hub.endpoint))  # the same through an injected HfApi
+    broken = full_card.replace("    - type: wer\n", "    - typo: wer\n", 1)
+    with pytest.raises(InvalidInputError, match="rejected the card's metadata"):
+        validate_card_on_hub(broken, endpoint=hub.endpoint)
+
+
+# -- user text ---------------------------------------------------------------------------------------
+def test_user_text_is_literal(fake_dir, training_fixtures, hub):
+    meta = {"name": ODD, "description": ODD, "author": ODD, "tags": ["x: y", "{{ 7*7 }}"]}
+    text = render_card(fake_dir, training_config=training_fixtures["training_config"], results=training_fixtures["trainer_state"],
+                       metadata=meta, repo_id=REPO)
+    card = ModelCard(text)
+    assert card.data.model_name == ODD
+    assert card.data.eval_results[0].metric_value == 12.31
+    assert "{{ 7*7 }}" in card.data.tags and "x: y" in card.data.tags
+    assert ODD in card.text                       # the summary, verbatim
+    assert "{% if x %}{% endif %}" in card.text and card.text.count("{{ 7*7 }}") >= 2  # nothing was evaluated
+    assert "Jane: Doe" in card.text.split("\n# ", 1)[1].splitlines()[0]  # heading kept on one line
+    assert r"\| pipe" in card.text                # table cells escape pipes
+    validate_card(text, endpoint=hub.endpoint)
+
+
+# -- conditional sections --------------------------------------------------------------------------
+def test_bare_card_has_no_none(fake_dir):
+    text = render_card(fake_dir)
+    prose = _prose(ModelCard(text).text)
+    for bad in ("None", "N/A", "nan"):
+        assert not re.search(rf"\b{bad}\b", prose), bad
+    assert MISSING in prose and "no evaluation results" in prose
+    for section in ("## Demo", "### Quantized variants", "### Adapter", "### 4-bit variant", "### Training curve", "### Hyperparameters"):
+        assert section not in text
+    assert ModelCard(text).data.eval_results is None
+    assert "apply_transcription_request(audio=" in _snippet(text)  # no language known: automatic detection
+
+
+def test_conditional_sections_present(fake_dir, training_fixtures):
+    text = render_card(fake_dir, training_config=training_fixtures["training_config"], results=training_fixtures["trainer_state"],
+                       repo_id=REPO, space_id="alice/voxtral-demo",
+                       quantized_variants=[{"subfolder": "int4", "method": "bitsandbytes nf4", "size": 3 * 2**30}])
+    assert "## Demo" in text and "https://huggingface.co/spaces/alice/voxtral-demo" in text
+    assert "### Quantized variants" in text and "| `int4` | bitsandbytes nf4 | 3.0 GiB |" in text
+    assert 'subfolder="int4"' in text and "### Training curve" in text and "### Hyperparameters" in text
+    assert "| `learning_rate` | 0.0001 |" in text and "output_dir" not in text
+
+
+def test_dataset_unknown_keeps_results_out_of_model_index(fake_dir):
+    res = TrainingResults(wer=0.2, cer=0.1, best_wer=0.18, wer_percent=False, metrics={"eval_wer": 0.2})
+    text = render_card(fake_dir, results=res, repo_id=REPO)
+    assert ModelCard(text).data.eval_results is None
+    assert "| WER (%) | 20 | 18 |" in text and "converted from the fractions" in text
+    assert "not in the card's `model-index`" in text
+
+
+def test_adapter_card(tmp_path):
+    from voxtral_deploy.artifacts import write_safetensors_stub
+    ad = tmp_path / "lora"; ad.mkdir()
+    (ad / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "mistralai/Voxtral-Mini-3B-2507",
+                                                         "peft_type": "LORA", "r": 8, "lora_alpha": 16, "target_modules": ["q_proj"]}))
+    write_safetensors_stub(ad / "adapter_model.safetensors", {"x.lora_A.weight": ("F32", [8, 4])})
+    text = render_card(ad, repo_id="alice/voxtral-lora")
+    data = RepoCard(text).data.to_dict()
+    assert data["library_name"] == "peft" and data["base_model_relation"] == "adapter" and "lora" in data["tags"]
+    snippet = _snippet(text)
+    assert "PeftModel.from_pretrained(model, adapter_id)" in snippet and 'base_model_id = "mistralai/Voxtral-Mini-3B-2507"' in snippet
+    compile(snippet, "snippet", "exec")
+
+
+# -- bad input -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("value, msg", [(float("nan"), "is nan"), (float("inf"), "is inf"), (-0.5, "negative")])
+def test_bad_metrics(fake_dir, value, msg):
+    with pytest.raises(InvalidInputError, match=msg):
+        render_card(fake_dir, results=TrainingResults(wer=value, metrics={"eval_wer": value}))
+
+
+def test_bad_metric_file(fake_dir, tmp_path):
+    (tmp_path / "eval_results.json").write_text('{"eval_wer": NaN}')
+    with pytest.raises(InvalidInputError, match="nan"):
+        render_card(fake_dir, results=tmp_path / "eval_results.json")
+
+
+def test_bad_language(fake_dir):
+    with pytest.raises(InvalidInputError, match="Unknown language code 'french'.*ISO 639-1"):
+        render_card(fake_dir, languages=["french"])
+
+
+def test_missing_and_unreadable_template(fake_dir, tmp_path):
+    with pytest.raises(TemplateError, match="does not exist"):
+        render_card(fake_dir, template_path=tmp_path / "missing.md")
+    with pytest.raises(TemplateError, match="is a folder"):
+        ModelCardGenerator(tmp_path)
+    (tmp_path / "binary.md").write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(TemplateError, match="not UTF-8"):
+        ModelCardGenerator(tmp_path / "binary.md")
+    t = tmp_path / "locked.md"; t.write_text("---\n{{ card_data }}\n---\n")
+    t.chmod(0)
+    try:
+        if not os.access(t, os.R_OK):  # root reads it anyway: then only the cases above apply
+            with pytest.raises(TemplateError, match="Cannot read"):
+                ModelCardGenerator(t)
+    finally: t.chmod(0o644)
+
+
+def test_misspelt_variable(fake_dir, tmp_path):
+    t = tmp_path / "typo.md"
+    t.write_text((templates_dir() / "model_card.md").read_text().replace("{{ summary }}", "{{ sumary }}"))
+    with pytest.raises(TemplateError, match="'sumary' is undefined.*Fix its spelling"):
+        render_card(fake_dir, template_path=t)
+
+
+def test_validate_card_rejects_bad_model_index(full_card):
+    with pytest.raises(InvalidInputError, match="negative"):
+        validate_card(full_card.replace("value: 12.31", "value: -12.31", 1))
+    with pytest.raises(InvalidInputError, match="pipeline_tag"):
+        validate_card(full_card.replace("pipeline_tag: automatic-speech-recognition", "pipeline_tag: text-generation"))
+
+
+# -- packaging and import weight -------------------------------------------------------------------
+def test_import_is_light():
+    code = "import sys, voxtral_deploy.card; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.strip() == "[]"
+
+
+# -- the how-to-use snippet, run ---------------------------------------------------------------------
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("languages", [["fr"], []], ids=["language", "autodetect"])
+def test_snippet_transcribes_with_tiny_model(tiny_model_dir, clip_path, training_fixtures, tmp_path, languages):
+    cfg = {k: v for k, v in load_training_config(training_fixtures["training_config"]).items() if k != "language"}
+    text = render_card(tiny_model_dir, training_config=cfg, repo_id=REPO, metadata={"languages": languages})
+    snippet = _snippet(text)
+    for needle in ("VoxtralForConditionalGeneration", "AutoProcessor", "apply_transcription_request(", "model.generate(",
+                   "outputs[:, inputs.input_ids.shape[1]:]"):
+        assert needle in snippet, needle
+    assert ('language="fr"' in snippet) == bool(languages)
+    assert f'model_id = "{REPO}"' in snippet
+    runnable = snippet.replace(f'"{REPO}"', json.dumps(str(tiny_model_dir))).replace('"path/to/audio.wav"', json.dumps(str(clip_path)))
+    runnable += "\nimport json as _j\nprint('TRANSCRIPTION=' + _j.dumps({'type': type(transcription).__name__, 'text': transcription}))\n"
+    (tmp_path / "snippet.py").write_text(runnable)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+    out = subprocess.run([sys.executable, "snippet.py"], cwd=tmp_path, capture_output=True, text=True, timeout=280, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = next(l for l in out.stdout.splitlines() if l.startswith("TRANSCRIPTION="))
+    result = json.loads(line.split("=", 1)[1])
+    assert result["type"] == "str"
