@@ -46,3 +46,10 @@ def test_training_fixtures(training_fixtures):
     assert any("eval_wer" in e for e in state["log_history"])
     assert json.loads(training_fixtures["all_results"].read_text())["eval_wer"] == 12.31
     assert training_fixtures["dir"].is_dir()
+
+
+def test_package_import_stays_light():
+    code = "import sys, voxtral_deploy, voxtral_deploy.testing, voxtral_deploy.inference; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["False", "False"]
