@@ -1,0 +1,361 @@
+"""End-to-end tests of `voxtral_deploy.publish` with the real huggingface_hub client against the local hub."""
+import json, logging, os, shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ALICE_READ, ALICE_WRITE, BOB_WRITE
+
+from huggingface_hub import HfApi, snapshot_download, CommitOperationAdd
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+from voxtral_deploy import publish
+from voxtral_deploy.publish import HuggingFacePusher, PushResult, plan_push
+from voxtral_deploy.core import (InvalidInputError, InvalidModelError, PublishError, TokenPermissionError, VoxtralDeployError,
+                                 MASK, PrintProgress)
+from voxtral_deploy.artifacts import make_fake_voxtral_folder, write_safetensors_stub
+
+
+REPO = "alice/voxtral-test"
+
+
+@pytest.fixture
+def cache_file(tmp_path) -> Path:
+    return tmp_path / "cache" / "hashes.json"
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir, tmp_path) -> Path:
+    "A private copy of the tiny model (tests may change it)."
+    d = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, d)
+    return d
+
+
+def pusher(hub, model, repo=REPO, token=ALICE_WRITE, cache=None, **kw):
+    kw.setdefault("progress", False)
+    return HuggingFacePusher(model, repo, token=token, endpoint=hub.endpoint, hash_cache=cache or False, **kw)
+
+
+def head(api, repo=REPO):
+    try: return api.repo_info(repo).sha
+    except RepositoryNotFoundError: return None
+
+
+def n_commits(api, repo=REPO):
+    return len(api.list_repo_commits(repo))
+
+
+def remote_files(api, repo=REPO):
+    return set(api.list_repo_files(repo))
+
+
+# -- the full round trip ----------------------------------------------------------------------------
+
+def test_full_publish_then_download_load_transcribe(hub, api, model_copy, training_fixtures, clip_path, tmp_path, cache_file):
+    r = pusher(hub, model_copy, cache=cache_file).push_model(training_fixtures["training_config"], training_fixtures["trainer_state"])
+    assert isinstance(r, PushResult) and r and r.committed
+    assert r.repo_id == REPO and r.url == f"{hub.endpoint}/{REPO}" and r.commit_oid == head(api)
+    files = remote_files(api)
+    for f in ("README.md", "config.json", "model.safetensors", "tekken.json", "training_config.json", "training_results.json"):
+        assert f in files
+    assert n_commits(api) == 2  # the repo's initial commit + ONE publish commit
+    assert r.bytes_sent > 0 and r.bytes_sent == sum(r.plan.sizes[f] for f in r.files_uploaded)
+    assert set(r.timings) >= {"inspect", "access", "hash", "remote", "card", "plan", "upload"}
+    json.dumps(r.to_dict())
+    assert "Committed" in r._repr_markdown_()
+    results = json.loads((Path(api.hf_hub_download(REPO, "training_results.json", cache_dir=tmp_path / "dl"))).read_text())
+    assert "wer" in results and "loss_curve" in results
+
+    snap = snapshot_download(REPO, endpoint=hub.endpoint, token=ALICE_WRITE, cache_dir=tmp_path / "snap")
+    from voxtral_deploy.inference import Transcriber
+    t = Transcriber.from_pretrained(snap)
+    out = t.transcribe(str(clip_path))
+    assert isinstance(out.text, str)
+    # the published weights are byte-identical to the local ones
+    assert (Path(snap) / "model.safetensors").read_bytes() == (model_copy / "model.safetensors").read_bytes()
+
+
+def test_republish_unchanged_makes_no_commit_and_sends_nothing(hub, api, model_copy, training_fixtures, cache_file):
+    p = pusher(hub, model_copy, cache=cache_file)
+    first = p.push_model(training_fixtures["training_config"], training_fixtures["trainer_state"])
+    before = n_commits(api)
+    again = pusher(hub, model_copy, cache=cache_file).push_model(training_fixtures["training_config"], training_fixtures["trainer_state"])
+    assert again and not again.committed and again.bytes_sent == 0 and again.files_uploaded == []
+    assert again.commit_oid == first.commit_oid == head(api) and n_commits(api) == before
+    assert set(again.files_unchanged) == set(first.files_uploaded)
+
+
+def test_hash_cache_spares_rehashing_large_files(hub, api, model_copy, cache_file, monkeypatch):
+    monkeypatch.setattr(publish, "_SNAPSHOT_BYTES", 0)  # stream every file from disk (the path large checkpoints take)
+    p = pusher(hub, model_copy, cache=cache_file)
+    p.push_model(card=False)
+    assert p.cache.misses == 5 and cache_file.exists()
+    p2 = pusher(hub, model_copy, cache=cache_file)
+    r = p2.push_model(card=False)
+    assert not r.committed and p2.cache.misses == 0 and p2.cache.hits == 5
+
+
+def test_one_changed_file_only_it_is_sent(hub, api, model_copy, cache_file):
+    pusher(hub, model_copy, cache=cache_file).push_model(card=False)
+    gc = model_copy / "generation_config.json"
+    d = json.loads(gc.read_text()); d["max_new_tokens"] = 99; gc.write_text(json.dumps(d))
+    r = pusher(hub, model_copy, cache=cache_file).push_model(card=False)
+    assert r.committed and r.files_uploaded == ["generation_config.json"] and r.files_deleted == []
+    assert r.bytes_sent == gc.stat().st_size
+    assert "model.safetensors" in r.files_unchanged
+
+
+def test_removed_shards_are_deleted_in_the_same_commit(hub, api, tiny_model_dir, tmp_path, cache_file):
+    from transformers import VoxtralForConditionalGeneration
+    sharded = tmp_path / "sharded"; shutil.copytree(tiny_model_dir, sharded)
+    (sharded / "model.safetensors").unlink()
+    m = VoxtralForConditionalGeneration.from_pretrained(tiny_model_dir)
+    m.save_pretrained(sharded, max_shard_size="100KB")
+    shards = sorted(f.name for f in sharded.glob("model-*.safetensors"))
+    assert len(shards) >= 2
+    pusher(hub, sharded, cache=cache_file).push_model(card=False)
+    assert set(shards) | {"model.safetensors.index.json"} <= remote_files(api)
+    # the user adds a file of their own on the Hub: it must survive
+    api.upload_file(path_or_fileobj=b"my notes", path_in_repo="notes.md", repo_id=REPO)
+    before = n_commits(api)
+    r = pusher(hub, tiny_model_dir, cache=cache_file).push_model(card=False)
+    assert r.committed and n_commits(api) == before + 1
+    assert set(r.files_deleted) == set(shards) | {"model.safetensors.index.json"}
+    files = remote_files(api)
+    assert "model.safetensors" in files and "notes.md" in files and not any(f.startswith("model-") for f in files)
+
+
+def test_dry_run_writes_nothing(hub, api, model_copy, training_fixtures):
+    r = pusher(hub, model_copy).push_model(training_fixtures["training_config"], training_fixtures["trainer_state"], dry_run=True)
+    assert r and r.dry_run and not r.committed and head(api) is None
+    assert "model.safetensors" in r.plan.add and r.plan.bytes_to_send > 0 and not r.plan.repo_exists
+    plan = plan_push(model_copy, REPO, token=ALICE_WRITE, endpoint=hub.endpoint)
+    json.dumps(plan.to_dict()); assert "README.md" in plan.add
+    assert head(api) is None
+
+
+def test_tag(hub, api, model_copy):
+    r = pusher(hub, model_copy).push_model(card=False, tag="v1")
+    assert r.tag == "v1"
+    tags = {t.name: t.target_commit for t in api.list_repo_refs(REPO).tags}
+    assert tags["v1"] == r.commit_oid
+    # same version again, same tag: fine; a changed model under an existing tag: refused before writing
+    pusher(hub, model_copy).push_model(card=False, tag="v1")
+    (model_copy / "generation_config.json").write_text("{}")
+    with pytest.raises(InvalidInputError, match="already exists"):
+        pusher(hub, model_copy).push_model(card=False, tag="v1")
+    assert head(api) == r.commit_oid
+
+
+# -- faults ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("route,kind", [("commit", "429"), ("commit", "500"), ("commit", "503"), ("preupload", "503"),
+                                        ("lfs-upload", "drop"), ("lfs-batch", "500"), ("commit", "drop")])
+def test_transient_faults_are_retried(hub, api, model_copy, route, kind):
+    pusher(hub, model_copy).push_model(card=False)
+    (model_copy / "model.safetensors").write_bytes((model_copy / "model.safetensors").read_bytes())  # same bytes, new mtime
+    write_safetensors_stub(model_copy / "extra.safetensors", {"x": ("F32", [64])})
+    before = n_commits(api)
+    fault = hub.inject_fault(route, kind, times=1, retry_after=1 if kind == "429" else None)
+    r = pusher(hub, model_copy).push_model(card=False)
+    assert fault.hits >= 1 and fault.times == 0  # the fault did happen
+    assert r.committed and "extra.safetensors" in remote_files(api)
+    assert n_commits(api) == before + 1  # never a double commit, even when the commit's answer was lost
+
+
+def test_persistent_faults_fail_cleanly(hub, api, model_copy):
+    first = pusher(hub, model_copy).push_model(card=False)
+    write_safetensors_stub(model_copy / "extra.safetensors", {"x": ("F32", [64])})
+    hub.inject_fault("commit", "503", times=1000)
+    with pytest.raises(HfHubHTTPError) as ei:
+        pusher(hub, model_copy, retry_total_s=2).push_model(card=False)
+    assert "previous commit" in str(ei.value) and ei.value.response.status_code == 503
+    hub.faults.clear()
+    assert head(api) == first.commit_oid and "extra.safetensors" not in remote_files(api)
+
+
+def test_401_fails_at_once(hub, api, model_copy):
+    with pytest.raises(TokenPermissionError, match="rejected the token"):
+        pusher(hub, model_copy, token="hf_FakeUnknownToken0000000000000000009").push_model(card=False)
+
+
+# -- permissions and visibility --------------------------------------------------------------------
+
+def test_read_only_token_refused_before_any_upload(hub, api, model_copy):
+    with pytest.raises(TokenPermissionError, match="read-only"):
+        pusher(hub, model_copy, token=ALICE_READ).push_model()
+    assert not api.repo_exists(REPO)
+
+
+def test_foreign_namespace_refused_before_any_upload(hub, api, model_copy):
+    with pytest.raises(TokenPermissionError, match="cannot write to the namespace 'bob'"):
+        pusher(hub, model_copy, repo="bob/stolen").push_model()
+    assert not HfApi(endpoint=hub.endpoint, token=BOB_WRITE).repo_exists("bob/stolen")
+
+
+def test_bare_repo_name_gets_the_token_user(hub, api, model_copy):
+    r = pusher(hub, model_copy, repo="just-a-name").push_model(card=False)
+    assert r.repo_id == "alice/just-a-name" and api.repo_exists("alice/just-a-name")
+
+
+def test_private_repo_is_invisible_anonymously(hub, api, model_copy):
+    pusher(hub, model_copy, private=True).push_model(card=False)
+    assert api.repo_info(REPO).private
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=hub.endpoint, token=False).repo_info(REPO)
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=hub.endpoint, token=BOB_WRITE).repo_info(REPO)
+
+
+# -- a file that changes under our feet, a repo that moves -----------------------------------------
+
+@pytest.mark.parametrize("stream,name", [(False, "generation_config.json"), (True, "generation_config.json"),
+                                         (False, "model.safetensors"), (True, "model.safetensors")])
+def test_file_modified_between_hashing_and_upload_is_an_error(hub, api, model_copy, monkeypatch, stream, name):
+    if stream: monkeypatch.setattr(publish, "_SNAPSHOT_BYTES", 0)
+    first = pusher(hub, model_copy).push_model(card=False)
+    target = model_copy / name
+    with open(target, "ab") as f: f.write(b" ")  # a change to publish
+    def meddle(ev):
+        if ev.data.get("step") == "planned":
+            with open(target, "ab") as f: f.write(b" ")
+    with pytest.raises(PublishError, match="changed on disk"):
+        pusher(hub, model_copy, progress=meddle).push_model(card=False)
+    assert head(api) == first.commit_oid
+
+
+def test_repo_moved_meanwhile_is_a_clear_error(hub, api, model_copy):
+    first = pusher(hub, model_copy).push_model(card=False)
+    (model_copy / "generation_config.json").write_text('{"b": 2}')
+    other = {}
+    def someone_else(ev):
+        if ev.data.get("step") == "planned":
+            other["oid"] = HfApi(endpoint=hub.endpoint, token=ALICE_WRITE).upload_file(
+                path_or_fileobj=b"{}", path_in_repo="config.json", repo_id=REPO).oid
+    with pytest.raises(PublishError, match="moved"):
+        pusher(hub, model_copy, progress=someone_else).push_model(card=False)
+    assert head(api) == other["oid"] != first.commit_oid
+
+
+# -- bad inputs: error and nothing on the hub changed ----------------------------------------------
+
+def _bad_empty(d, tmp): shutil.rmtree(d); d.mkdir(); return {}
+def _bad_no_config(d, tmp): (d / "config.json").unlink(); return {}
+def _bad_llama(d, tmp): (d / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]})); return {}
+def _bad_truncated(d, tmp):
+    p = d / "model.safetensors"; b = p.read_bytes(); p.write_bytes(b[: len(b) // 2]); return {}
+def _bad_missing_shard(d, tmp):
+    shutil.rmtree(d); make_fake_voxtral_folder(d, sparse_bytes=4096, shards=2); (d / "model-00002-of-00002.safetensors").unlink(); return {}
+def _bad_outside_symlink(d, tmp):
+    outside = tmp / "outside.json"; outside.write_text("{}"); (d / "chat_template.json").symlink_to(outside); return {}
+def _bad_no_tekken(d, tmp): (d / "tekken.json").unlink(); return {}
+def _bad_yaml(d, tmp):
+    p = tmp / "cfg.yaml"; p.write_text("a: [1, 2\nb: :"); return {"training_config": p}
+def _bad_json(d, tmp):
+    p = tmp / "results.json"; p.write_text('{"eval_wer": 0.1,'); return {"results": p}
+def _bad_nan(d, tmp):
+    p = tmp / "results.json"; p.write_text('{"eval_wer": NaN}'); return {"results": p}
+
+@pytest.mark.parametrize("make_bad", [_bad_empty, _bad_no_config, _bad_llama, _bad_truncated, _bad_missing_shard,
+                                      _bad_outside_symlink, _bad_no_tekken, _bad_yaml, _bad_json, _bad_nan])
+@pytest.mark.parametrize("existing", [False, True])
+def test_bad_inputs_change_nothing_on_the_hub(hub, api, model_copy, tmp_path, make_bad, existing):
+    before = pusher(hub, model_copy).push_model(card=False).commit_oid if existing else None
+    kwargs = make_bad(model_copy, tmp_path)
+    with pytest.raises((InvalidModelError, InvalidInputError)):
+        pusher(hub, model_copy).push_model(**kwargs)
+    assert head(api) == before
+
+
+def test_results_as_objects_and_nan_objects(hub, api, model_copy, training_fixtures):
+    from voxtral_deploy.artifacts import load_training_results, load_training_config
+    res = load_training_results(training_fixtures["trainer_state"])
+    r = pusher(hub, model_copy).push_model(load_training_config(training_fixtures["training_config"]), res, dry_run=True)
+    assert "training_results.json" in r.plan.add
+    res.metrics["eval_wer"] = float("nan")
+    with pytest.raises(InvalidInputError, match="nan"):
+        pusher(hub, model_copy).push_model(None, res)
+    with pytest.raises(InvalidInputError):
+        pusher(hub, model_copy).push_model(None, {"eval_wer": float("inf")})
+    assert head(api) is None
+
+
+# -- the 4-bit variant ---------------------------------------------------------------------------------
+
+def test_int4_variant_round_trip(hub, api, tmp_path, clip_path, training_fixtures):
+    pytest.importorskip("bitsandbytes")
+    from voxtral_deploy.testing import make_tiny_voxtral
+    model = make_tiny_voxtral(tmp_path / "q-model", quantizable=True)
+    r = pusher(hub, model).push_model(training_fixtures["training_config"], training_fixtures["trainer_state"], quantize="int4")
+    assert r.committed and r.quantized and r.quantized[0]["subfolder"] == "int4" and r.quantized[0]["size"] > 0
+    files = remote_files(api)
+    assert {"int4/config.json", "int4/model.safetensors", "int4/tekken.json"} <= files and "model.safetensors" in files
+    assert n_commits(api) == 2  # one commit for everything
+    assert "int4" in r.card
+    snap = Path(snapshot_download(REPO, endpoint=hub.endpoint, token=ALICE_WRITE, cache_dir=tmp_path / "snap"))
+    cfg = json.loads((snap / "int4" / "config.json").read_text())
+    assert cfg["quantization_config"]["bnb_4bit_quant_type"] == "nf4" and cfg["quantization_config"]["bnb_4bit_use_double_quant"]
+    from transformers import VoxtralForConditionalGeneration
+    m = VoxtralForConditionalGeneration.from_pretrained(snap, subfolder="int4", device_map="cpu")
+    assert any(type(mod).__name__ == "Linear4bit" for mod in m.modules())
+    assert not any(type(mod).__name__ == "Linear4bit" for mod in m.model.audio_tower.modules())
+    from voxtral_deploy.inference import Transcriber
+    out = Transcriber.from_pretrained(snap, subfolder="int4").transcribe(str(clip_path))
+    assert isinstance(out.text, str)
+    # unchanged weights: the variant is reused, not re-made, and nothing is committed
+    again = pusher(hub, model).push_model(training_fixtures["training_config"], training_fixtures["trainer_state"], quantize="int4")
+    assert not again.committed and "quantize" not in again.timings
+    # without quantize, the stale variant goes
+    r3 = pusher(hub, model).push_model(training_fixtures["training_config"], training_fixtures["trainer_state"])
+    assert r3.committed and all(f.startswith("int4/") or f == "README.md" for f in r3.files_deleted + r3.files_uploaded)
+    assert not any(f.startswith("int4/") for f in remote_files(api))
+
+
+def test_missing_bitsandbytes_is_missing_extra(hub, model_copy, monkeypatch):
+    import builtins
+    from voxtral_deploy.core import MissingExtraError
+    real = builtins.__import__
+    def no_bnb(name, *a, **k):
+        if name == "bitsandbytes" or name.startswith("bitsandbytes."): raise ImportError("no bitsandbytes")
+        return real(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_bnb)
+    with pytest.raises(MissingExtraError, match=r"voxtral-deploy\[quant\]"):
+        pusher(hub, model_copy).push_model(quantize="int4")
+
+
+# -- the canary ----------------------------------------------------------------------------------------
+
+def test_token_never_written_or_printed(hub, api, model_copy, training_fixtures, tmp_path, cache_file, capsys, caplog, monkeypatch):
+    monkeypatch.setattr(publish, "_SNAPSHOT_BYTES", 0)
+    caplog.set_level(logging.DEBUG)
+    cfg = json.loads(Path(training_fixtures["training_config"]).read_text()) if str(training_fixtures["training_config"]).endswith(".json") else {}
+    cfg.update(hub_token=ALICE_WRITE, note=f"pushed with {ALICE_WRITE}")
+    events = []
+    p = pusher(hub, model_copy, cache=cache_file, progress=lambda ev: events.append(str(ev)) or PrintProgress()(ev))
+    r = p.push_model(cfg, training_fixtures["trainer_state"])
+    hub.inject_fault("commit", "500", times=1)
+    (model_copy / "generation_config.json").write_text("{}")
+    pusher(hub, model_copy, cache=cache_file, progress=PrintProgress()).push_model(cfg, training_fixtures["trainer_state"])
+    with pytest.raises(TokenPermissionError) as ei:
+        pusher(hub, model_copy, repo="bob/x").push_model()
+    snap = Path(snapshot_download(REPO, endpoint=hub.endpoint, token=ALICE_WRITE, cache_dir=tmp_path / "snap"))
+    out = capsys.readouterr()
+    texts = [out.out, out.err, caplog.text, "\n".join(events), str(ei.value), repr(r), json.dumps(r.to_dict()), r._repr_markdown_()]
+    for f in list(tmp_path.rglob("*")) + list(snap.rglob("*")):
+        if f.is_file() and not f.is_symlink() and "hub" not in f.relative_to(tmp_path).parts[:1]:
+            texts.append(f.read_bytes().decode("utf-8", "replace"))
+    assert cache_file.exists() and json.loads((snap / "training_config.json").read_text())["hub_token"] == MASK
+    for t in texts:
+        assert ALICE_WRITE not in t and "hf_FakeAlice" not in t
+
+
+def test_progress_reports_steps_and_bytes(hub, api, model_copy, monkeypatch):
+    monkeypatch.setattr(publish, "_SNAPSHOT_BYTES", 0)
+    events = []
+    r = pusher(hub, model_copy, progress=events.append).push_model(card=False)
+    steps = [e.data.get("step") for e in events if e.data.get("step")]
+    assert steps[:2] == ["hashing", "hashed"] and "planned" in steps and "committing" in steps
+    byte_events = [e for e in events if e.status == "progress"]
+    assert byte_events and byte_events[-1].total == r.plan.bytes_to_send and byte_events[-1].current > 0
+    assert events[0].status == "start" and events[-1].status == "done" and events[-1].data["commit"] == r.commit_oid
