@@ -175,6 +175,14 @@ def test_persistent_faults_fail_cleanly(hub, api, model_copy):
     assert head(api) == first.commit_oid and "extra.safetensors" not in remote_files(api)
 
 
+def test_failed_first_publish_leaves_no_empty_repo(hub, api, model_copy):
+    hub.inject_fault("commit", "503", times=1000)
+    with pytest.raises(HfHubHTTPError):
+        pusher(hub, model_copy, retry_total_s=2).push_model(card=False)
+    hub.faults.clear()
+    assert not api.repo_exists(REPO)  # the repo this push created was removed with the failure
+
+
 def test_401_fails_at_once(hub, api, model_copy):
     with pytest.raises(TokenPermissionError, match="rejected the token"):
         pusher(hub, model_copy, token="hf_FakeUnknownToken0000000000000000009").push_model(card=False)
