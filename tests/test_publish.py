@@ -183,6 +183,12 @@ def test_failed_first_publish_leaves_no_empty_repo(hub, api, model_copy):
     assert not api.repo_exists(REPO)  # the repo this push created was removed with the failure
 
 
+def test_card_links_the_demo_space(hub, api, model_copy):
+    r = pusher(hub, model_copy).push_model(space_id="alice/tiny-demo")
+    card = (Path(api.hf_hub_download(REPO, "README.md"))).read_text()
+    assert "alice/tiny-demo" in card and r.committed
+
+
 def test_401_fails_at_once(hub, api, model_copy):
     with pytest.raises(TokenPermissionError, match="rejected the token"):
         pusher(hub, model_copy, token="hf_FakeUnknownToken0000000000000000009").push_model(card=False)
