@@ -1,0 +1,148 @@
+"""What the demo app adds on top of the transcription engine: per-request overhead and cold start.
+
+Same run, same clip, tiny model published to a local hub, the Space rendered by `render_demo_space` and run
+with `python app.py`, exactly as the tests do.
+
+- Overhead: `transcribe` through gradio_client minus a direct `Transcriber.transcribe` (p50); goal <= 100 ms.
+- Cold start: spawn of `python app.py` to the first transcription answered through gradio_client, against
+  one process that imports torch, transformers and gradio and loads the model (fresh download cache for
+  both); goal <= 1.3x.
+"""
+import os
+
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+from pathlib import Path
+
+ALICE = "hf_FakeAliceWriteToken0000000000000001"
+REPO = "alice/tiny-voxtral"
+MAX_NEW_TOKENS = 32
+N = 40        # paired requests for the overhead
+COLD = 5      # cold starts of each kind (min and median reported: the machines are shared and noisy)
+
+BASELINE = """
+import sys, time
+import torch, transformers, gradio
+from inference import Transcriber
+t = Transcriber.from_pretrained(sys.argv[1], revision=sys.argv[2])
+print("loaded", flush=True)
+t.transcribe(sys.argv[3], max_new_tokens=int(sys.argv[4]))
+print("transcribed", flush=True)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+def env_for(hub, space_vars: dict, hf_home: Path, port: int | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "GRADIO_", "MODEL_", "SPACE_"))}
+    env.update(space_vars, HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_XET="1", HF_HOME=str(hf_home),
+               HF_HUB_DISABLE_TELEMETRY="1", GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_NAME="127.0.0.1",
+               TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    if port: env["GRADIO_SERVER_PORT"] = str(port)
+    return env
+
+
+def start_app(space: Path, env: dict, log) -> tuple[subprocess.Popen, str, float]:
+    "Spawn the app; return it, its URL and the spawn time."
+    url = f"http://127.0.0.1:{env['GRADIO_SERVER_PORT']}/"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=space, env=env, stdout=log, stderr=subprocess.STDOUT)
+    while True:
+        if proc.poll() is not None: raise SystemExit(f"app.py exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "config", timeout=2) as r:
+                if r.status == 200: return proc, url, t0
+        except OSError: time.sleep(0.02)
+
+
+def stop(proc):
+    proc.terminate()
+    try: proc.wait(10)
+    except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+
+
+def baseline_cold(space: Path, env: dict, sha: str, clip: Path) -> tuple[float, float]:
+    "Seconds from spawn to 'model loaded' and to 'first transcription' for a bare process."
+    t0 = time.perf_counter()
+    p = subprocess.Popen([sys.executable, "-c", BASELINE, REPO, sha, str(clip), str(MAX_NEW_TOKENS)], cwd=space, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    marks = {}
+    for line in p.stdout:
+        marks[line.strip()] = time.perf_counter() - t0
+    p.wait()
+    return marks["loaded"], marks["transcribed"]
+
+
+def main():
+    d = Path(tempfile.mkdtemp(prefix="bench-app-"))
+    # huggingface_hub reads its endpoint and cache folder at import: set them first (the direct Transcriber
+    # in this process downloads from the same local hub as the app).
+    port = free_port()
+    os.environ["HF_ENDPOINT"], os.environ["HF_HOME"] = f"http://127.0.0.1:{port}", str(d / "home-direct")
+    from gradio_client import Client, handle_file
+    from huggingface_hub import HfApi
+    from voxtral_deploy.demo_app import render_demo_space, space_variables
+    from voxtral_deploy.localhub import LocalHub
+    from voxtral_deploy.testing import make_clip, make_tiny_voxtral
+    with LocalHub(d / "hub", port=port, tokens={ALICE: {"user": "alice", "role": "write"}}) as hub:
+        assert hub.endpoint.rstrip("/") == os.environ["HF_ENDPOINT"], hub.endpoint
+        model = make_tiny_voxtral(d / "tiny")
+        clip = make_clip(d / "clip.wav", 2.0)
+        api = HfApi(endpoint=hub.endpoint, token=ALICE)
+        api.create_repo(REPO)
+        sha = api.upload_folder(repo_id=REPO, folder_path=model).oid
+        space = d / "space"
+        render_demo_space(space, model_id=REPO, revision=sha)
+        variables = space_variables(REPO, revision=sha, max_new_tokens=MAX_NEW_TOKENS)
+        log = open(d / "app.log", "wb")
+
+        # ---- cold start: alternate the bare process and the app, each with an empty download cache ----
+        app_cold, base_load, base_first = [], [], []
+        for i in range(COLD):
+            l, f = baseline_cold(space, env_for(hub, variables, d / f"home-base-{i}"), sha, clip)
+            base_load.append(l); base_first.append(f)
+            proc, url, t0 = start_app(space, env_for(hub, variables, d / f"home-app-{i}", free_port()), log)
+            Client(url, verbose=False).predict(handle_file(str(clip)), "auto", MAX_NEW_TOKENS, api_name="/transcribe")
+            app_cold.append(time.perf_counter() - t0)
+            stop(proc)
+
+        # ---- overhead: one warm app, one direct Transcriber in this process, same clip, paired requests ----
+        from voxtral_deploy.inference import Transcriber
+        direct = Transcriber.from_pretrained(REPO, revision=sha)
+        proc, url, _ = start_app(space, env_for(hub, variables, d / "home-warm", free_port()), log)
+        client = Client(url, verbose=False)
+        via_app = lambda: client.predict(handle_file(str(clip)), "auto", MAX_NEW_TOKENS, api_name="/transcribe")
+        via_direct = lambda: direct.transcribe(str(clip), max_new_tokens=MAX_NEW_TOKENS)
+        for _ in range(3): via_app(); via_direct()
+        assert via_app()[0] == via_direct().text, "the app and the engine disagree on the same clip"
+        t_app, t_direct = [], []
+        for _ in range(N):
+            t = time.perf_counter(); via_direct(); t_direct.append(time.perf_counter() - t)
+            t = time.perf_counter(); via_app(); t_app.append(time.perf_counter() - t)
+        stop(proc)
+    shutil.rmtree(d, ignore_errors=True)
+
+    p50 = statistics.median
+    p90 = lambda xs: sorted(xs)[int(0.9 * (len(xs) - 1))]
+    overhead = p50(t_app) - p50(t_direct)
+    paired = p50([a - b for a, b in zip(t_app, t_direct)])
+    show = lambda xs: f"min {min(xs):.2f} s, median {p50(xs):.2f} s {[round(x, 2) for x in xs]}"
+    print(f"direct Transcriber.transcribe: p50 {p50(t_direct)*1e3:.1f} ms, p90 {p90(t_direct)*1e3:.1f} ms, min {min(t_direct)*1e3:.1f} ms (n={N})")
+    print(f"through gradio_client:        p50 {p50(t_app)*1e3:.1f} ms, p90 {p90(t_app)*1e3:.1f} ms, min {min(t_app)*1e3:.1f} ms (n={N})")
+    print(f"overhead p50: {overhead*1e3:.1f} ms (paired p50 {paired*1e3:.1f} ms, min-to-min {(min(t_app)-min(t_direct))*1e3:.1f} ms)"
+          f"  goal <= 100 ms: {'PASS' if overhead <= 0.1 else 'FAIL'}")
+    print(f"bare process, import torch+transformers+gradio + load model: {show(base_load)}")
+    print(f"bare process, ... + first transcription:                     {show(base_first)}")
+    print(f"app cold start, spawn to first transcription via client:     {show(app_cold)}")
+    for name, f in (("min", min), ("median", p50)):
+        ratio = f(app_cold) / f(base_load)
+        print(f"cold start ratio ({name}s, app / bare load): {ratio:.2f}x  goal <= 1.3x: {'PASS' if ratio <= 1.3 else 'FAIL'}"
+              f"   (app / bare load + first transcription: {f(app_cold)/f(base_first):.2f}x)")
+
+if __name__ == "__main__":
+    main()
