@@ -33,8 +33,7 @@ $(SYSDEPS_STAMP):
 	@mkdir -p $(VENV) && touch $(SYSDEPS_STAMP)
 
 demo: setup
-	$(BIN)/voxtral-deploy make-tiny-model demo-workdir/model --seed 0 >/dev/null
-	$(BIN)/voxtral-deploy inspect demo-workdir/model
+	$(BIN)/voxtral-deploy quickstart --workdir demo-workdir
 
 test: setup sysdeps check-export nbtest pytest
 

@@ -1,0 +1,275 @@
+"""deploy() end to end against the local hub and its Space runtime: record, plan, Space failure, status, quickstart."""
+import hashlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ALICE_WRITE, ALICE_READ, BOB_WRITE
+
+
+def _token_file(tmp_path: Path, token: str = ALICE_WRITE) -> Path:
+    p = tmp_path / "secrets" / "token"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(token + "\n")
+    return p
+
+
+def _files_under(root: Path):
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def _assert_no_secret(paths, *texts, secrets=(ALICE_WRITE, ALICE_READ, BOB_WRITE), skip=()):
+    for p in paths:
+        if p in skip: continue
+        data = p.read_bytes()
+        for s in secrets:
+            assert s.encode() not in data, f"a token leaked into {p}"
+    for t in texts:
+        for s in secrets:
+            assert s not in t, "a token leaked into the output"
+
+
+@pytest.fixture
+def config(hub, tiny_model_dir, training_fixtures, tmp_path):
+    from voxtral_deploy.pipeline import DeployConfig
+    return DeployConfig(model_dir=str(tiny_model_dir), repo_id="alice/voxtral-tiny", endpoint=hub.endpoint,
+                        token_file=str(_token_file(tmp_path)), training_config=str(training_fixtures["training_config"]),
+                        results=str(training_fixtures["trainer_state"]), record_dir=str(tmp_path / "records"),
+                        metadata={"name": "Voxtral tiny", "languages": ["fr"]}, timeout=300)
+
+
+def test_deploy_end_to_end(config, api, hub, tmp_path, capfd, tiny_model_dir, training_fixtures):
+    from voxtral_deploy.pipeline import deploy, status, status_summary, DeploymentRecord
+    from voxtral_deploy.core import PrintProgress
+    rec = deploy(config, progress=PrintProgress())
+    assert rec and rec.status == "ok"
+    # the model: one commit, the head of the repo
+    info = api.model_info("alice/voxtral-tiny")
+    assert rec.model["commit"] == info.sha and rec.model["repo_id"] == "alice/voxtral-tiny"
+    assert {"model.safetensors", "README.md", "training_config.json", "training_results.json"} <= {s.rfilename for s in info.siblings}
+    card = Path(api.hf_hub_download("alice/voxtral-tiny", "README.md", local_dir=tmp_path / "dl")).read_text()
+    assert "alice/voxtral-tiny-demo" in card  # the published card links the demo Space
+    # the Space: running, serving the published commit, smoke-checked
+    assert rec.space["space_id"] == "alice/voxtral-tiny-demo" and rec.space["stage"] == "RUNNING"
+    assert rec.space["model_revision"] == info.sha
+    assert rec.smoke["ok"] and isinstance(rec.smoke["transcription"], str)
+    assert set(rec.timings) >= {"inspect", "check", "card", "publish", "space", "record", "total"}
+    # the record on disk: JSON, the inputs' hashes, no secret
+    path = Path(rec.path)
+    assert path.parent == tmp_path / "records"
+    on_disk = json.loads(path.read_text())
+    assert on_disk["status"] == "ok" and on_disk["model"]["commit"] == info.sha
+    sha = hashlib.sha256((tiny_model_dir / "model.safetensors").read_bytes()).hexdigest()
+    assert on_disk["inputs"]["model_files"]["model.safetensors"] == sha
+    assert on_disk["inputs"]["training_config"]["sha256"] == hashlib.sha256(Path(training_fixtures["training_config"]).read_bytes()).hexdigest()
+    assert DeploymentRecord.load(path).space_url == rec.space_url
+    assert "RUNNING" in rec._repr_markdown_() and "alice/voxtral-tiny" in rec.summary()
+    # status of both, with a live health check of the app
+    ms = status("alice/voxtral-tiny", endpoint=hub.endpoint, token=ALICE_WRITE)
+    assert ms["type"] == "model" and ms["sha"] == info.sha and ms["size"] > 0 and "model.safetensors" in ms["files"]
+    assert ms["last_commit"]["commit"] == info.sha and ms["downloads"] is not None and ms["likes"] is not None
+    ss = status("alice/voxtral-tiny-demo", endpoint=hub.endpoint, token=ALICE_WRITE)
+    assert ss["type"] == "space" and ss["stage"] == "RUNNING" and ss["host"]
+    assert ss["health"]["ok"] and ss["health"]["latency_ms"] > 0
+    assert status("spaces/alice/voxtral-tiny-demo", endpoint=hub.endpoint)["type"] == "space"
+    assert "answers HTTP 200" in status_summary(ss)
+    out = capfd.readouterr()
+    _assert_no_secret(_files_under(tmp_path / "records"), out.out, out.err, json.dumps(ms), json.dumps(ss))
+
+
+def test_redeploy_unchanged_keeps_commits(config, api):
+    from voxtral_deploy.pipeline import deploy
+    first = deploy(config, progress=False)
+    second = deploy(config, progress=False)
+    assert second.model["commit"] == first.model["commit"] and second.model["bytes_sent"] == 0
+    assert second.space["commit"] == first.space["commit"] and second.space["committed"] is False
+    assert api.model_info("alice/voxtral-tiny").sha == first.model["commit"]
+
+
+def test_plan_writes_nothing(config, api, hub, tmp_path):
+    from voxtral_deploy.pipeline import plan, deploy
+    before = sorted(p.relative_to(hub.root) for p in hub.root.rglob("*") if ".localhub" not in p.parts)
+    p = plan(config)
+    assert p.repo_id == "alice/voxtral-tiny" and p.user == "alice"
+    assert "model.safetensors" in p.model["add"] and p.model["bytes_to_send"] > 0 and not p.model["repo_exists"]
+    assert p.space["space_id"] == "alice/voxtral-tiny-demo" and p.space["secrets"] == []
+    assert p.card and p.card.startswith("---")
+    assert "model.safetensors" in p.summary() and json.dumps(p.to_dict())
+    after = sorted(p_.relative_to(hub.root) for p_ in hub.root.rglob("*") if ".localhub" not in p_.parts)
+    assert after == before
+    assert not api.repo_exists("alice/voxtral-tiny") and not api.repo_exists("alice/voxtral-tiny-demo", repo_type="space")
+    assert not (tmp_path / "records").exists()
+    # after a model-only deploy, the plan sees the model unchanged and plans the Space's files and variables
+    deploy(config.replace(space=False), progress=False)
+    p2 = plan(config)
+    assert p2.model["add"] == [] and p2.model["delete"] == []
+    assert p2.model["update"] == ["README.md"]  # only the card changes: it gains the link to the demo Space
+    assert "alice/voxtral-tiny-demo" in p2.card
+    assert "app.py" in p2.space["files"]["add"] and p2.space["variables"]["set"]
+    assert not api.repo_exists("alice/voxtral-tiny-demo", repo_type="space")
+
+
+def test_private_model_plan_names_secret_not_value(config, api, tmp_path):
+    from voxtral_deploy.pipeline import plan, deploy
+    read = tmp_path / "read-token"; read.write_text(ALICE_READ)
+    cfg = config.replace(private=True, space=False)
+    deploy(cfg, progress=False)
+    p = plan(cfg.replace(space=True, space_token_file=str(read)))
+    assert p.space["secrets"] == ["HF_TOKEN"]
+    dumped = json.dumps(p.to_dict()) + p.summary()
+    assert ALICE_READ not in dumped and ALICE_WRITE not in dumped
+
+
+def test_space_failure_keeps_the_model_commit(config, api, hub, tmp_path, tiny_model_dir):
+    from voxtral_deploy.pipeline import deploy, PipelineError
+    from voxtral_deploy.core import SpaceBuildError
+    good = deploy(config, progress=False)
+    # a model whose config does not match its weights: it inspects and publishes, but the app cannot load it
+    broken = tmp_path / "broken"; shutil.copytree(tiny_model_dir, broken)
+    cfg = json.loads((broken / "config.json").read_text())
+    cfg["text_config"]["intermediate_size"] = 96
+    (broken / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(PipelineError) as ei:
+        deploy(config.replace(model_dir=str(broken)), progress=False)
+    e = ei.value
+    assert e.step == "space" and isinstance(e.__cause__, SpaceBuildError)
+    rec = e.record
+    new_commit = rec.model["commit"]
+    assert new_commit and new_commit != good.model["commit"]
+    # the model commit stays: the Space failure undid nothing on the model repo
+    assert api.model_info("alice/voxtral-tiny").sha == new_commit
+    assert f"is published at commit {new_commit[:12]}" in str(e) and "NOT deployed" in str(e)
+    assert rec.space["rolled_back"] is True and rec.error["step"] == "space"
+    # the Space is back on its previous good revision, running
+    rt = api.get_space_runtime("alice/voxtral-tiny-demo")
+    assert str(rt.stage) == "RUNNING"
+    # the failed record is on disk
+    on_disk = json.loads(Path(rec.path).read_text())
+    assert on_disk["status"] == "failed" and on_disk["model"]["commit"] == new_commit
+    assert "was NOT deployed" in on_disk["published"]
+    _assert_no_secret(_files_under(tmp_path / "records"), str(e))
+
+
+def test_inspect_failure_publishes_nothing(config, api, tmp_path):
+    from voxtral_deploy.pipeline import deploy, PipelineError
+    with pytest.raises(PipelineError) as ei:
+        deploy(config.replace(model_dir=str(tmp_path / "missing")), progress=False)
+    assert ei.value.step == "inspect" and "does not exist" in str(ei.value)
+    assert "NOT published" in str(ei.value)
+    assert not api.repo_exists("alice/voxtral-tiny")
+    assert json.loads(Path(ei.value.record.path).read_text())["status"] == "failed"
+
+
+def test_foreign_namespace_is_refused(config, api):
+    from voxtral_deploy.pipeline import deploy, PipelineError
+    with pytest.raises(PipelineError) as ei:
+        deploy(config.replace(repo_id="bob/voxtral-tiny"), progress=False)
+    assert ei.value.step == "publish"
+    assert not api.repo_exists("bob/voxtral-tiny")
+
+
+def test_deploy_from_yaml_file(hub, tiny_model_dir, tmp_path, api):
+    from voxtral_deploy.pipeline import deploy
+    _token_file(tmp_path)
+    shutil.copytree(tiny_model_dir, tmp_path / "model")
+    (tmp_path / "deploy.yaml").write_text(yaml.safe_dump({
+        "model_dir": "model", "repo_id": "voxtral-yaml", "endpoint": hub.endpoint, "token_file": "secrets/token",
+        "space": False, "metadata": {"name": "From YAML", "license": "mit"}}))
+    rec = deploy(tmp_path / "deploy.yaml", progress=False)
+    assert rec.model["repo_id"] == "alice/voxtral-yaml"   # a bare name goes to the token's user
+    assert Path(rec.path).parent == tmp_path / "deployments"  # default: next to the model folder
+    assert "No Space was requested" in rec.published
+
+
+def test_ci_workflow_parses_and_holds_no_token(tmp_path, monkeypatch):
+    from voxtral_deploy.pipeline import write_ci_workflow
+    monkeypatch.setenv("HF_TOKEN", ALICE_WRITE)
+    p = write_ci_workflow(tmp_path / ".github/workflows/deploy-voxtral.yml", config="deploy.yaml", on_push=True)
+    wf = yaml.safe_load(p.read_text())
+    job = wf["jobs"]["deploy"]
+    runs = [s.get("run", "") for s in job["steps"]]
+    assert runs.index(next(r for r in runs if r.startswith("pip install torch"))) < runs.index("pip install voxtral-deploy")
+    deploy_step = next(s for s in job["steps"] if s.get("run", "").startswith("voxtral-deploy deploy"))
+    assert "--config deploy.yaml" in deploy_step["run"]
+    assert deploy_step["env"]["HF_TOKEN"] == "${{ secrets.HF_TOKEN }}"
+    assert wf["on"]["push"]["paths"] == ["deploy.yaml"]
+    assert ALICE_WRITE not in p.read_text()
+
+
+def test_quickstart_exit_after_check(tmp_path):
+    from voxtral_deploy.pipeline import quickstart
+    out = io.StringIO()
+    res = quickstart(tmp_path / "demo", exit_after_check=True, out=out)
+    text = out.getvalue()
+    assert res.ok and res.model_url and res.space_url and isinstance(res.transcription, str)
+    assert res.model_url in text and res.space_url in text and "Model card (README.md)" in text
+    assert "pipeline_tag: automatic-speech-recognition" in text
+    assert res.record.space["stage"] == "RUNNING" and Path(res.record.path).exists()
+    d = res.to_dict()
+    assert json.dumps(d) and d["ok"] is True
+    # a second run reuses the model and the hub's data: nothing changes, still checked
+    res2 = quickstart(tmp_path / "demo", exit_after_check=True, out=io.StringIO())
+    assert res2.ok and res2.record.model["commit"] == res.record.model["commit"]
+
+
+def test_deploy_with_int4_variant(config, api, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    from voxtral_deploy.pipeline import deploy, plan
+    from voxtral_deploy.testing import make_tiny_voxtral
+    model = make_tiny_voxtral(tmp_path / "q-model", quantizable=True)
+    cfg = config.replace(model_dir=str(model), quantize="int4", space=False)
+    p = plan(cfg)
+    assert "int4/" in p.model["pending"] and "int4" in p.card
+    rec = deploy(cfg, progress=False)
+    assert rec.model["quantized"] and rec.model["quantized"][0]["subfolder"] == "int4"
+    files = {s.rfilename for s in api.model_info("alice/voxtral-tiny").siblings}
+    assert {"int4/config.json", "int4/model.safetensors"} <= files and "model.safetensors" in files
+    assert "int4" in api.hf_hub_download("alice/voxtral-tiny", "README.md", local_dir=tmp_path / "dl") and \
+        "int4" in (tmp_path / "dl" / "README.md").read_text()
+
+
+def test_quickstart_with_a_given_model(tmp_path, tiny_model_dir):
+    from voxtral_deploy.pipeline import quickstart
+    res = quickstart(tmp_path / "demo", model_dir=tiny_model_dir, exit_after_check=True, out=io.StringIO())
+    assert res.ok and res.record.model["repo_id"] == "local/tiny-voxtral"
+    assert not (tmp_path / "demo" / "model").exists()
+    # no made-up training results on a model the quickstart did not build
+    assert "training_results.json" not in res.record.model["files_uploaded"]
+
+
+def test_quickstart_serves_until_interrupted(tmp_path):
+    "Without exit_after_check the demo stays up (the app answers) until SIGINT, which stops the app and the hub."
+    import os, re, signal, subprocess, sys, time, urllib.request
+    code = ("from voxtral_deploy.pipeline import quickstart; "
+            f"r = quickstart({str(tmp_path / 'demo')!r}); print('returned', r.ok, flush=True)")
+    proc = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "HF_HUB_DISABLE_XET": "1"})
+    lines, host = [], None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line: break
+            lines.append(line)
+            m = re.search(r"The demo is up: open (\S+) in a browser", line)
+            if m: host = m.group(1); break
+        assert host, "".join(lines[-40:])
+        time.sleep(1.0)
+        assert proc.poll() is None  # still serving
+        with urllib.request.urlopen(host, timeout=30) as r: assert r.status == 200
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None: proc.kill()
+    assert proc.returncode == 0, rest[-2000:]
+    assert "stopping the demo" in rest and "returned True" in rest
+    try:
+        urllib.request.urlopen(host, timeout=5)
+        still_up = True
+    except OSError:
+        still_up = False
+    assert not still_up, "the Space app outlived the quickstart"
