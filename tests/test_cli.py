@@ -1,0 +1,176 @@
+"""Every `voxtral-deploy` subcommand through a real subprocess, against a local hub served by `voxtral-deploy hub serve`.
+
+Each call asserts what the command printed (one JSON object with --json; one line on stderr for errors)
+and what it changed on the hub. A fake canary token used throughout must never appear in any output or
+in any file written under the test's folder.
+"""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import pytest
+import yaml
+from huggingface_hub import HfApi
+
+EXE = str(Path(sys.executable).with_name("voxtral-deploy"))
+CANARY = "hf_FakeCliCanaryToken000000000000000077"
+READER = "hf_FakeCliReadToken0000000000000000078"
+OUTPUTS: list[str] = []  # everything the commands printed, scanned at the end
+
+
+def run(*args, check=True, timeout=600, env=None):
+    r = subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "HF_HUB_DISABLE_XET": "1", **(env or {})})
+    OUTPUTS.extend([r.stdout, r.stderr])
+    if check: assert r.returncode == 0, f"{args}: rc={r.returncode}\n{r.stderr[-3000:]}"
+    return r
+
+
+def run_json(*args, **kw) -> dict:
+    r = run(*args, "--json", **kw)
+    return json.loads(r.stdout)  # stdout is exactly one JSON object
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def served(work):
+    "`voxtral-deploy hub serve` in the background; its first stdout line tells where it listens."
+    tokens = work / "tokens.json"
+    tokens.write_text(json.dumps({CANARY: {"user": "carol", "role": "write"}, READER: {"user": "carol", "role": "read"}}))
+    proc = subprocess.Popen([EXE, "hub", "serve", "--root", work / "hub", "--tokens", tokens, "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, "HF_HUB_DISABLE_XET": "1"})
+    info = json.loads(proc.stdout.readline())
+    (work / "token").write_text(CANARY + "\n")
+    yield {"endpoint": info["endpoint"], "token_file": work / "token", "api": HfApi(endpoint=info["endpoint"], token=CANARY)}
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    OUTPUTS.extend([out, err])
+    assert proc.returncode == 0, err[-2000:]
+
+
+@pytest.fixture(scope="module")
+def model(work):
+    d = run_json("make-tiny-model", work / "model")
+    return Path(d["model_dir"])
+
+
+def hub_args(served): return ["--endpoint", served["endpoint"], "--token-file", served["token_file"]]
+
+
+def test_help_lists_every_subcommand():
+    out = run("--help").stdout
+    for cmd in ("quickstart", "deploy", "inspect", "card", "publish", "space", "status", "batch", "ci-init", "hub", "make-tiny-model"):
+        assert f"    {cmd}" in out
+    assert run("--version").stdout.startswith("voxtral-deploy ")
+
+
+def test_inspect_and_card(model, work, training_fixtures):
+    info = run_json("inspect", model)
+    assert info["kind"] == "full" and "model.safetensors" in info["files"]
+    card = run_json("card", model, "--training-config", training_fixtures["training_config"], "--results", training_fixtures["trainer_state"],
+                    "--repo-id", "carol/voxtral-cli", "--language", "fr", "-o", work / "README.md")
+    text = (work / "README.md").read_text()
+    assert card["card"] == text and "pipeline_tag: automatic-speech-recognition" in text and "carol/voxtral-cli" in text
+    r = run("card", model, "--language", "xx", check=False)
+    assert r.returncode == 1 and r.stderr.startswith("error: Unknown language code 'xx'") and "Traceback" not in r.stderr
+
+
+def test_publish_dry_run_then_publish_then_unchanged(served, model, training_fixtures):
+    api = served["api"]
+    plan = run_json("publish", model, "--repo-id", "voxtral-cli", "--dry-run", *hub_args(served))
+    assert plan["dry_run"] and plan["plan"]["repo_id"] == "carol/voxtral-cli" and not api.repo_exists("carol/voxtral-cli")
+    res = run_json("publish", model, "--repo-id", "voxtral-cli", "--results", training_fixtures["trainer_state"], "--tag", "v1", *hub_args(served))
+    assert res["committed"] and res["commit_oid"] == api.model_info("carol/voxtral-cli").sha
+    assert "v1" in [t.name for t in api.list_repo_refs("carol/voxtral-cli").tags]
+    again = run_json("publish", model, "--repo-id", "voxtral-cli", "--results", training_fixtures["trainer_state"], *hub_args(served))
+    assert not again["committed"] and again["bytes_sent"] == 0
+
+
+def test_publish_refuses_a_read_token(served, model, work):
+    (work / "read-token").write_text(READER)
+    r = run("publish", model, "--repo-id", "voxtral-ro", "--endpoint", served["endpoint"], "--token-file", work / "read-token", check=False)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error: ")]  # progress lines come before it
+    assert r.returncode == 1 and len(errors) == 1 and "read" in errors[0].lower() and "Traceback" not in r.stderr
+    assert not served["api"].repo_exists("carol/voxtral-ro")
+
+
+def test_space_then_status(served, model):
+    res = run_json("space", "--model-id", "carol/voxtral-cli", "--timeout", "300", *hub_args(served))
+    assert res["stage"] == "RUNNING" and res["smoke"]["matched_local"] is True
+    assert res["model_revision"] == served["api"].model_info("carol/voxtral-cli").sha
+    st = run_json("status", res["space_id"], "--space", *hub_args(served))
+    assert st["stage"] == "RUNNING" and st["health"]["ok"] is True and st["health"]["latency_ms"] >= 0
+    st = run_json("status", "carol/voxtral-cli", *hub_args(served))
+    assert st["sha"] == res["model_revision"] and st["files"]
+    plan = run_json("space", "--model-id", "carol/voxtral-cli", "--dry-run", *hub_args(served))
+    assert plan["commit"] is False  # an unchanged Space: nothing to commit
+
+
+def test_deploy_dry_run_and_deploy(served, model, training_fixtures, work):
+    api = served["api"]
+    pl = run_json("deploy", model, "--repo-id", "voxtral-cli-deploy", "--dry-run", *hub_args(served))
+    assert pl["repo_id"] == "carol/voxtral-cli-deploy" and not api.repo_exists("carol/voxtral-cli-deploy")
+    rec = run_json("deploy", model, "--repo-id", "voxtral-cli-deploy", "--training-config", training_fixtures["training_config"],
+                   "--results", training_fixtures["trainer_state"], "--record-dir", work / "records", "--timeout", "300", *hub_args(served))
+    assert rec["status"] == "ok" and rec["model"]["commit"] == api.model_info("carol/voxtral-cli-deploy").sha
+    assert rec["space"]["stage"] == "RUNNING" and list((work / "records").glob("*.json"))
+
+
+def test_deploy_failure_says_what_was_published(served, model, work):
+    bad = work / "bad-config.yaml"
+    bad.write_text(yaml.safe_dump({"model_dir": str(model), "repo_id": "voxtral-cli-bad", "hardware": "cpu-basic",
+                                   "space_id": "carol/../evil", "record_dir": str(work / "records-bad")}))
+    r = run("deploy", "--config", bad, "--json", *hub_args(served), check=False)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error: ")]
+    assert r.returncode == 1 and len(errors) == 1 and "space_id 'carol/../evil' is not a valid repo id" in errors[0]
+    out = json.loads(r.stdout)
+    assert out["type"] == "PipelineError" and out["record"]["status"] == "failed"
+    assert not served["api"].repo_exists("carol/voxtral-cli-bad")  # refused before anything was published
+
+
+def test_space_failure_after_publish_says_what_was_published(served, model, work):
+    import shutil
+    broken = work / "broken-model"; shutil.copytree(model, broken)
+    cfg = json.loads((broken / "config.json").read_text())
+    cfg["text_config"]["intermediate_size"] = 96  # inspects and publishes, but the Space cannot load it
+    (broken / "config.json").write_text(json.dumps(cfg))
+    r = run("deploy", broken, "--repo-id", "voxtral-cli-broken", "--timeout", "300", "--record-dir", work / "records-broken",
+            *hub_args(served), check=False)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error: ")]
+    sha = served["api"].model_info("carol/voxtral-cli-broken").sha
+    assert r.returncode == 1 and len(errors) == 1
+    assert f"is published at commit {sha[:12]}" in errors[0] and "NOT deployed" in errors[0]  # one line says both
+    assert str(served["api"].get_space_runtime("carol/voxtral-cli-broken-demo").stage) == "PAUSED"  # a failed first deploy is paused
+
+
+def test_batch_and_ci_init(served, model, work):
+    batch = work / "batch.yaml"
+    batch.write_text(yaml.safe_dump({"defaults": {"endpoint": served["endpoint"], "token_file": str(served["token_file"]), "space": False},
+                                     "deployments": [{"model_dir": str(model), "repo_id": "voxtral-batch-ok"},
+                                                     {"model_dir": str(work / "missing"), "repo_id": "voxtral-batch-bad"}]}))
+    r = run("batch", batch, "--parallel", "2", "--report-dir", work / "batch-report", "--json", check=False)
+    assert r.returncode == 1  # one entry failed
+    rep = json.loads(r.stdout)
+    status = {e["name"] if "name" in e else e["entry"]: e["status"] for e in rep["entries"]}
+    assert sorted(status.values()) == ["failed", "ok"]
+    assert served["api"].repo_exists("carol/voxtral-batch-ok") and not served["api"].repo_exists("carol/voxtral-batch-bad")
+    assert len(list((work / "batch-report").rglob("*.ipynb"))) == 2
+    wf = run_json("ci-init", "--output", work / "wf" / "deploy.yml")
+    doc = yaml.safe_load(Path(wf["path"]).read_text())
+    assert "jobs" in doc and "secrets.HF_TOKEN" in Path(wf["path"]).read_text()
+
+
+def test_quickstart_exit_after_check(work):
+    res = run_json("quickstart", "--workdir", work / "qs", "--exit-after-check", timeout=900)
+    assert res["transcription"] is not None and res["space_url"] and res["model_url"]
+
+
+def test_canary_token_never_leaks(work, served):
+    "Runs last in this module: no output of any command and no file written under the test folder holds the token."
+    for text in OUTPUTS: assert CANARY not in text
+    for p in work.rglob("*"):
+        if p.is_file() and p.name not in ("token", "tokens.json") and ".localhub" not in p.parts:
+            assert CANARY.encode() not in p.read_bytes(), f"the token leaked into {p}"
