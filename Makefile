@@ -19,7 +19,7 @@ $(STAMP): settings.ini setup.py pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
-	$(BIN)/python -m pip install -q -e ".[dev,quant]"
+	$(BIN)/python -m pip install -q -e ".[dev,quant,lora]"
 	@touch $(STAMP)
 
 # Browser and speech for the end-to-end tests (Debian packages); installed only when missing.

@@ -54,7 +54,7 @@ setup(
     packages=find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
     include_package_data=True,
     install_requires=_reqs("requirements"),
-    extras_require={"dev": _reqs("dev_requirements"), "quant": _reqs("quant_requirements")},
+    extras_require={k[: -len("_requirements")]: _reqs(k) for k in cfg if k.endswith("_requirements")},
     entry_points={
         "console_scripts": cfg.get("console_scripts", "").split(),
         "nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"],
