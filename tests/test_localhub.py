@@ -542,3 +542,23 @@ def test_chunked_lfs_upload_and_bad_content(api, hub):
     missing = _ndjson({"key": "header", "value": {"summary": "x"}}, {"key": "lfsFile", "value": {"path": "m.bin", "algo": "sha256", "oid": "1" * 64, "size": 1}})
     r = _raw(hub, "POST", "/api/models/alice/ch/commit/main", ALICE_WRITE, content=missing, headers={"Content-Type": "application/x-ndjson"})
     assert r.status_code == 422 and "never uploaded" in r.headers["X-Error-Message"]
+
+
+def test_stopped_hub_hangs_up_keep_alive_connections(tmp_path):
+    "A client's pooled connection must not keep talking to a stopped hub once another hub has taken its port."
+    import http.client
+    from conftest import TOKENS, ALICE_WRITE, BOB_WRITE
+    from voxtral_deploy.localhub import LocalHub
+    hub1 = LocalHub(tmp_path / "one", tokens={ALICE_WRITE: TOKENS[ALICE_WRITE]}).start()
+    port = hub1.port
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/api/whoami-v2", headers={"Authorization": f"Bearer {ALICE_WRITE}"})
+    assert json.loads(conn.getresponse().read())["name"] == "alice"
+    hub1.stop()
+    with LocalHub(tmp_path / "two", port=port, tokens={BOB_WRITE: TOKENS[BOB_WRITE]}):
+        with pytest.raises((http.client.HTTPException, OSError)):  # the old connection was hung up, not served by hub1
+            conn.request("GET", "/api/whoami-v2", headers={"Authorization": f"Bearer {ALICE_WRITE}"})
+            conn.getresponse().read()
+        fresh = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        fresh.request("GET", "/api/whoami-v2", headers={"Authorization": f"Bearer {BOB_WRITE}"})
+        assert json.loads(fresh.getresponse().read())["name"] == "bob"

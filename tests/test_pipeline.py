@@ -214,6 +214,12 @@ def test_quickstart_exit_after_check(tmp_path):
     # a second run reuses the model and the hub's data: nothing changes, still checked
     res2 = quickstart(tmp_path / "demo", exit_after_check=True, out=io.StringIO())
     assert res2.ok and res2.record.model["commit"] == res.record.model["commit"]
+    # once it returned, no Space app of either run is left running (a stale keep-alive connection once restarted one)
+    import psutil, time
+    time.sleep(1.0)
+    left = [p for p in psutil.process_iter(["cmdline", "cwd"]) if "app.py" in " ".join(p.info["cmdline"] or [])
+            and str(p.info["cwd"] or "").startswith(str(tmp_path))]
+    assert not left, [p.pid for p in left]
 
 
 def test_deploy_with_int4_variant(config, api, tmp_path):
