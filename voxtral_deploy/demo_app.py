@@ -12,8 +12,8 @@ from .core import InvalidInputError, SpaceBranding, TemplateError
 from .card import templates_dir
 
 # %% auto #0
-__all__ = ['DEMO_TYPES', 'SPACE_COLORS', 'PINNED_PACKAGES', 'QUANT_PACKAGES', 'demo_template_dir', 'pinned_requirements',
-           'space_variables', 'render_demo_space']
+__all__ = ['DEMO_TYPES', 'SPACE_COLORS', 'PINNED_PACKAGES', 'QUANT_PACKAGES', 'MALLOC_ARENA_MAX', 'demo_template_dir',
+           'pinned_requirements', 'space_variables', 'render_demo_space']
 
 # %% ../nbs/38_demo_app.ipynb #fe9aa6aa
 DEMO_TYPES = ("voxtral",)
@@ -81,6 +81,8 @@ def _branding(branding: SpaceBranding | dict | None) -> SpaceBranding:
 def _one_line(text: str | None) -> str | None:
     return re.sub(r"\s+", " ", text).strip() or None if text else None
 
+MALLOC_ARENA_MAX = "2"  # glibc malloc arenas in the demo process (see the note above)
+
 def space_variables(
     model_id: str,                           # the published model repo, e.g. "alice/voxtral-breton"
     *,
@@ -94,7 +96,7 @@ def space_variables(
     queue_size: int | None = None,           # waiting requests before "busy" (app default: 16)
     inference_timeout: float | None = None,  # seconds per transcription (app default: 120)
 ) -> dict[str, str]:
-    "The non-secret environment variables the demo's `app.py` reads (name -> value; unset options left out)."
+    "The non-secret environment variables of the demo process (name -> value; unset options left out)."
     _check_model(model_id, revision, subfolder)
     b = _branding(branding)
     links = {str(k): str(v) for k, v in (b.links or {}).items()}
@@ -111,6 +113,7 @@ def space_variables(
         except (TypeError, ValueError): ok = False
         if not ok: raise InvalidInputError(f"{name.lower()} must be a positive number, not {value!r}.")
         values[name] = f"{cast(value):g}" if cast is float else str(cast(value))
+    values["MALLOC_ARENA_MAX"] = MALLOC_ARENA_MAX
     return {k: v for k, v in values.items() if v}
 
 # %% ../nbs/38_demo_app.ipynb #3346161b

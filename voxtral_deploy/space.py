@@ -134,7 +134,8 @@ def _retrying(fn: Callable, *args, what: str = "call the Hub", attempts: int = 4
 MANIFEST = ".voxtral-deploy.json"
 DEFAULT_MANAGED_FILES = ("app.py", "inference.py", "README.md", "requirements.txt")
 MANAGED_VARIABLES = ("HF_MODEL_ID", "MODEL_REVISION", "MODEL_SUBFOLDER", "MODEL_NAME", "HF_USERNAME", "SPACE_TITLE",
-                     "SPACE_DESCRIPTION", "SPACE_LINKS", "MAX_AUDIO_SECONDS", "MAX_NEW_TOKENS", "QUEUE_SIZE", "INFERENCE_TIMEOUT")
+                     "SPACE_DESCRIPTION", "SPACE_LINKS", "MAX_AUDIO_SECONDS", "MAX_NEW_TOKENS", "QUEUE_SIZE", "INFERENCE_TIMEOUT",
+                     "MALLOC_ARENA_MAX")
 
 @dataclass
 class RemoteFile:
