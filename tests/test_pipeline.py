@@ -113,6 +113,25 @@ def test_plan_writes_nothing(config, api, hub, tmp_path):
     assert not api.repo_exists("alice/voxtral-tiny-demo", repo_type="space")
 
 
+def test_adapter_with_a_local_base_is_refused_before_publishing(config, api, tiny_model_dir, tmp_path):
+    "peft records the local folder a LoRA was trained from; a demo Space could never load it, so nothing is published."
+    peft = pytest.importorskip("peft")
+    from transformers import VoxtralForConditionalGeneration
+    from voxtral_deploy.pipeline import PipelineError, deploy
+    adapter = tmp_path / "adapter"
+    base = VoxtralForConditionalGeneration.from_pretrained(tiny_model_dir)
+    peft.get_peft_model(base, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"])).save_pretrained(adapter)
+    with pytest.raises(PipelineError, match="inspect step") as ei:
+        deploy(config.replace(model_dir=str(adapter)), progress=False)
+    msg = str(ei.value)
+    assert "local path" in msg and "base_model_name_or_path" in msg and "space: false" in msg and "NOT published" in msg
+    assert not api.repo_exists("alice/voxtral-tiny")
+    # without a Space, the adapter publishes (with the inspection's warning)
+    rec = deploy(config.replace(model_dir=str(adapter), space=False), progress=False)
+    assert rec.status == "ok" and "adapter_config.json" in api.list_repo_files("alice/voxtral-tiny")
+    assert any("local path" in w for w in rec.warnings), rec.warnings
+
+
 def test_private_model_plan_names_secret_not_value(config, api, tmp_path):
     from voxtral_deploy.pipeline import plan, deploy
     read = tmp_path / "read-token"; read.write_text(ALICE_READ)

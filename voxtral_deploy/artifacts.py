@@ -243,6 +243,10 @@ def inspect_model(model_dir: str | os.PathLike) -> ModelArtifacts:
         if cfg and not _is_voxtral(cfg) or (not cfg and base and "voxtral" not in str(base).lower()):
             raise InvalidModelError(f"This adapter is for {cfg.get('model_type') or base!r}, not Voxtral. voxtral-deploy publishes Voxtral models only.")
         if not base: warnings.append("adapter_config.json records no base_model_name_or_path: set the base model in the metadata.")
+        elif not _hub_id(base):
+            warnings.append(f"adapter_config.json names its base model by a local path ({base!r}), so neither a demo Space nor "
+                            "anyone else can load the adapter: set base_model_name_or_path to the base's Hub id "
+                            "(e.g. mistralai/Voxtral-Mini-3B-2507) before publishing.")
     elif not _is_voxtral(cfg):
         what = cfg.get("model_type") or ", ".join(cfg.get("architectures") or []) or "unknown"
         raise InvalidModelError(f"config.json describes a {what!r} model, not Voxtral (expected model_type 'voxtral' / "

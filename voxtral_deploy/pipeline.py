@@ -405,6 +405,14 @@ class DeploymentRun:
             from voxtral_deploy.artifacts import inspect_model, load_training_config, load_training_results
             c = self.config
             a = inspect_model(c.model_dir)
+            base = (a.adapter or {}).get("base_model_name_or_path") if a.kind == "adapter" else None
+            if c.space and a.kind == "adapter" and not a.base_model:  # the Space would fail after the publish: stop now
+                raise InvalidInputError(f"The demo Space could not load this adapter: adapter_config.json names its base model "
+                                        f"{'by a local path (' + repr(base) + ')' if base else 'nowhere'}. Set "
+                                        "base_model_name_or_path to the base's Hub id (e.g. mistralai/Voxtral-Mini-3B-2507), "
+                                        "or deploy without a Space (space: false).")
+            for w in a.warnings:  # e.g. an adapter without a processor: published, but said
+                if w not in self.record.warnings: self.record.warnings.append(w); emit(self.progress, "inspect", "warning", w)
             emit(self.progress, "inspect", "done", f"{a.kind} model, {a.num_parameters:,} parameters, {len(a.files)} files ({human_bytes(a.total_size)})")
             self.training_config = c.training_config if isinstance(c.training_config, dict) or c.training_config is None else load_training_config(c.training_config)
             if isinstance(c.results, dict) or c.results is None: self.results = c.results
@@ -592,7 +600,7 @@ def plan(
                                    **run._push_kwargs())
     model = _as_dict(res.plan)
     card = res.card or card
-    space, warnings = {}, []
+    space, warnings = {}, list(run.record.warnings) + list(getattr(res, "warnings", None) or [])
     if c.space:
         from voxtral_deploy.space import DemoSpaceDeployer
         sid = run._space_id(); owner, _, name = sid.rpartition("/")
