@@ -219,3 +219,74 @@ def test_hub_faults_are_retried(hub, api, tiny_model_dir):
     assert commits[0] == r.commit_oid
     # the dropped commit was not made twice: exactly one deploy commit on top of the initial one
     assert sum(1 for c in api.list_repo_commits(SPACE, repo_type="space") if c.title.startswith("Deploy the demo")) == 1
+
+
+# ---- Variants: the int4 folder and a LoRA adapter on its base, each served by a live Space ---------------
+def _space_text(api, name: str, space=SPACE) -> str:
+    return Path(api.hf_hub_download(space, name, repo_type="space")).read_text()
+
+
+def _space_card(api, space: str):
+    from huggingface_hub import RepoCard
+    return RepoCard(_space_text(api, "README.md", space))
+
+
+def _model_info(host: str) -> dict:
+    from gradio_client import Client
+    return Client(host, verbose=False).predict(api_name="/model_info")
+
+
+def test_int4_variant_demo(hub, api, tmp_path):
+    from voxtral_deploy.publish import HuggingFacePusher
+    from voxtral_deploy.testing import make_tiny_voxtral
+    model = make_tiny_voxtral(tmp_path / "q-model", quantizable=True)
+    res = HuggingFacePusher(model, MODEL, token=ALICE_WRITE, endpoint=hub.endpoint, hash_cache=False, progress=False).push_model(quantize="int4")
+    assert res.quantized and res.quantized[0]["subfolder"] == "int4"
+    d = _deployer(api, subfolder="int4", space_name="tiny-voxtral-int4")
+    plan = d.plan()
+    assert plan["model"]["kind"] == "quantized" and plan["variables"]["set"]["MODEL_SUBFOLDER"] == "int4"
+    r = d.deploy(timeout=TIMEOUT)
+    space = "alice/tiny-voxtral-int4"
+    assert r.stage == "RUNNING" and r.smoke.matched_local is True and r.smoke.served_commit == res.commit_oid
+    reqs = _space_text(api, "requirements.txt", space)
+    assert "bitsandbytes==" in reqs and "accelerate==" in reqs and "peft" not in reqs
+    info = _model_info(r.host)
+    assert info["subfolder"] == "int4" and info["commit"] == res.commit_oid and info["base_commit"] is None
+    preload = _space_card(api, space).data.preload_from_hub
+    assert len(preload) == 1 and "int4/model.safetensors" in preload[0] and "int4/config.json" in preload[0]
+
+
+def test_lora_adapter_demo(hub, api, tiny_model_dir, tmp_path, clip_path):
+    from huggingface_hub.errors import RepositoryNotFoundError
+    peft = pytest.importorskip("peft")
+    from transformers import VoxtralForConditionalGeneration
+    from voxtral_deploy.core import InvalidInputError
+    from voxtral_deploy.inference import Transcriber
+    base_sha = _publish(api, tiny_model_dir)
+    base = VoxtralForConditionalGeneration.from_pretrained(tiny_model_dir)
+    adapter_dir = tmp_path / "adapter"
+    # init_lora_weights=False: random B, so the adapter really changes what the model says
+    peft.get_peft_model(base, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)).save_pretrained(adapter_dir)
+    lora, space = "alice/tiny-voxtral-lora", "alice/tiny-voxtral-lora-demo"
+    # As peft saved it, the adapter names the local folder it was trained from: refused before anything is written.
+    api.create_repo(lora)
+    api.upload_folder(repo_id=lora, folder_path=adapter_dir)
+    with pytest.raises(InvalidInputError, match="local path the Space can't download"):
+        _deployer(api, model_id=lora).deploy(timeout=TIMEOUT)
+    with pytest.raises(RepositoryNotFoundError): api.space_info(space)
+    # Named by its Hub id, the base is pinned and preloaded, peft is required, and the live Space says the adapter's words.
+    cfg_path = adapter_dir / "adapter_config.json"
+    cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "base_model_name_or_path": MODEL}))
+    lora_sha = api.upload_folder(repo_id=lora, folder_path=adapter_dir).oid
+    r = _deployer(api, model_id=lora).deploy(timeout=TIMEOUT)
+    assert r.stage == "RUNNING" and r.smoke.matched_local is True and r.smoke.served_commit == lora_sha
+    assert {k: v.value for k, v in api.get_space_variables(space).items()}["BASE_MODEL_REVISION"] == base_sha
+    assert "peft==" in _space_text(api, "requirements.txt", space)
+    card = _space_card(api, space)
+    assert card.data.models == [lora, MODEL] and card.data.preload_from_hub[1].endswith(f" {base_sha}")
+    info = _model_info(r.host)
+    assert info["commit"] == lora_sha and info["base_commit"] == base_sha
+    adapted = Transcriber.from_pretrained(lora, revision=lora_sha, endpoint=hub.endpoint, device="cpu")
+    plain = Transcriber.from_pretrained(tiny_model_dir, device="cpu")
+    assert adapted.base_revision == base_sha
+    assert adapted.transcribe(str(clip_path), max_new_tokens=16).text != plain.transcribe(str(clip_path), max_new_tokens=16).text

@@ -12,8 +12,8 @@ from .core import InvalidInputError, SpaceBranding, TemplateError
 from .card import templates_dir
 
 # %% auto #0
-__all__ = ['DEMO_TYPES', 'SPACE_COLORS', 'PINNED_PACKAGES', 'QUANT_PACKAGES', 'MALLOC_ARENA_MAX', 'demo_template_dir',
-           'pinned_requirements', 'space_variables', 'render_demo_space']
+__all__ = ['DEMO_TYPES', 'SPACE_COLORS', 'PINNED_PACKAGES', 'QUANT_PACKAGES', 'ADAPTER_PACKAGES', 'MALLOC_ARENA_MAX',
+           'demo_template_dir', 'pinned_requirements', 'space_variables', 'render_demo_space']
 
 # %% ../nbs/38_demo_app.ipynb #fe9aa6aa
 DEMO_TYPES = ("voxtral",)
@@ -33,6 +33,7 @@ def demo_template_dir(
 # %% ../nbs/38_demo_app.ipynb #5c2da13a
 PINNED_PACKAGES = ("transformers", "torch", "mistral-common[audio]", "soundfile", "soxr", "huggingface_hub", "numpy")
 QUANT_PACKAGES = {"accelerate": "1.0", "bitsandbytes": "0.45"}  # name -> lowest version, when not installed here
+ADAPTER_PACKAGES = {"peft": "0.15"}  # a LoRA adapter is merged into its base with peft
 
 def _installed_version(dist: str) -> str | None:
     try: return importlib.metadata.version(re.sub(r"\[.*\]", "", dist)).split("+")[0]
@@ -41,15 +42,17 @@ def _installed_version(dist: str) -> str | None:
 def pinned_requirements(
     *,
     quantized: bool = False,              # add bitsandbytes and accelerate (for a 4-bit or 8-bit variant)
-    extra: Iterable[str] = (),            # more requirement lines, e.g. "peft==0.17.0" for an adapter
+    extra: Iterable[str] = (),            # more requirement lines
+    adapter: bool = False,                # add peft (the demo serves a LoRA adapter on its base)
 ) -> list[str]:
     "The requirement lines of the Space: the packages `inference.py` needs, pinned to the installed versions."
-    names = list(PINNED_PACKAGES) + (list(QUANT_PACKAGES) if quantized else [])
+    optional = {**(QUANT_PACKAGES if quantized else {}), **(ADAPTER_PACKAGES if adapter else {})}
+    names = list(PINNED_PACKAGES) + list(optional)
     lines = []
     for name in names:
         version = _installed_version(name)
         if version: lines.append(f"{name}=={version}")
-        elif name in QUANT_PACKAGES: lines.append(f"{name}>={QUANT_PACKAGES[name]}")
+        elif name in optional: lines.append(f"{name}>={optional[name]}")
         else: raise InvalidInputError(f"{name} is not installed, so the demo's requirements can't be pinned: "
                                       f"pip install '{name}' (it is a dependency of voxtral-deploy).")
     for line in extra:
@@ -95,6 +98,7 @@ def space_variables(
     max_new_tokens: int | None = None,       # upper bound of generated tokens (app default: 512)
     queue_size: int | None = None,           # waiting requests before "busy" (app default: 16)
     inference_timeout: float | None = None,  # seconds per transcription (app default: 120)
+    base_revision: str | None = None,        # a LoRA adapter's base model commit (pinned like the model's)
 ) -> dict[str, str]:
     "The non-secret environment variables of the demo process (name -> value; unset options left out)."
     _check_model(model_id, revision, subfolder)
@@ -102,7 +106,10 @@ def space_variables(
     links = {str(k): str(v) for k, v in (b.links or {}).items()}
     bad = [u for u in links.values() if not u.startswith(("https://", "http://"))]
     if bad: raise InvalidInputError(f"Branding links must be http(s) URLs: {', '.join(map(repr, bad))}.")
+    if base_revision is not None and (not isinstance(base_revision, str) or not re.fullmatch(r"[\w.-]+", base_revision.strip())):
+        raise InvalidInputError(f"Bad base_revision {base_revision!r}: pass the base model's commit id.")
     values = {"HF_MODEL_ID": model_id, "MODEL_REVISION": revision.strip(), "MODEL_SUBFOLDER": subfolder,
+              "BASE_MODEL_REVISION": base_revision.strip() if base_revision else None,
               "MODEL_NAME": _one_line(model_name), "HF_USERNAME": hf_username,
               "SPACE_TITLE": _one_line(b.title), "SPACE_DESCRIPTION": (b.description or "").strip() or None,
               "SPACE_LINKS": json.dumps(links, ensure_ascii=False) if links else None}
@@ -122,6 +129,15 @@ _AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".m4a", ".webm")
 def _yaml_scalar(value) -> str:
     "A YAML-safe scalar: JSON is a subset of YAML, so a JSON string can hold any text."
     return json.dumps(value if isinstance(value, (int, float, bool)) or value is None else str(value), ensure_ascii=False)
+
+def _preload_line(repo_id: str, revision: str, files: Iterable[str] | None, subfolder: str | None) -> str:
+    "One `preload_from_hub` entry: the repo, or `repo file,file commit` when the files are known."
+    if files is None: return repo_id
+    given = [str(f) for f in files]
+    if not given or any(not f or re.search(r"[\s,]", f) for f in given):
+        raise InvalidInputError(f"Bad model_files {given!r}: give the repo's file names (no spaces or commas).")
+    names = [f"{subfolder}/{f}" if subfolder and not f.startswith(f"{subfolder}/") else f for f in given]
+    return f"{repo_id} {','.join(names)} {revision.strip()}"
 
 def _render(template: Path, context: dict) -> str:
     from jinja2 import StrictUndefined, TemplateError as JinjaError
@@ -162,8 +178,12 @@ def render_demo_space(
     demo_type: str = "voxtral",              # which template: one of `DEMO_TYPES`
     space_id: str | None = None,             # the Space repo id, for the API example in the README
     model_files: Iterable[str] | None = None,  # the model's file names, to preload them at `revision`
-    extra_requirements: Iterable[str] = (),  # more requirement lines (e.g. peft for an adapter)
+    extra_requirements: Iterable[str] = (),  # more requirement lines
+    adapter: bool = False,                   # the demo serves a LoRA adapter: require peft
     max_new_tokens: int = 512,               # shown in the README's API example
+    base_model: str | None = None,           # a LoRA adapter's base model repo (listed in `models:` and preloaded)
+    base_revision: str | None = None,        # ... at this commit
+    base_files: Iterable[str] | None = None, # ... these files of it
 ) -> dict[str, bytes | Path]:
     "The files of the demo Space (relative name -> content), written under `dest` when given (then name -> path)."
     _check_model(model_id, revision, subfolder)
@@ -174,20 +194,19 @@ def render_demo_space(
     name = _one_line(model_name) or model_id.rsplit("/", 1)[-1]
     title = _one_line(b.title) or f"{name}: speech to text"
     description = (b.description or "").strip() or f"Upload or record audio and {name} transcribes it."
-    preload = model_id
-    if model_files is not None:
-        given = [str(f) for f in model_files]
-        if not given or any(not f or re.search(r"[\s,]", f) for f in given):
-            raise InvalidInputError(f"Bad model_files {given!r}: give the repo's file names (no spaces or commas).")
-        files = [f"{subfolder}/{f}" if subfolder and not f.startswith(f"{subfolder}/") else f for f in given]
-        preload = f"{model_id} {','.join(files)} {revision.strip()}"
+    preloads = [_preload_line(model_id, revision, model_files, subfolder)]
+    models = [model_id]
+    if base_model:
+        _check_model(base_model, base_revision or "main", None)
+        preloads.append(_preload_line(base_model, base_revision or "main", base_files, None))
+        models.append(base_model)
     context = dict(title=title, description=description, emoji=b.emoji or "🎙️", color_from=b.color_from, color_to=b.color_to,
                    sdk_version=_installed_version("gradio") or "", python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
                    license=license, short_description=_short_description(b.description or f"Speech to text with {name}"),
                    model_id=model_id, model_url=f"https://huggingface.co/{model_id}", revision=revision.strip(),
-                   subfolder=subfolder, preload=preload, space_id=space_id or "OWNER/SPACE", max_new_tokens=int(max_new_tokens),
+                   subfolder=subfolder, preloads=preloads, models=models, space_id=space_id or "OWNER/SPACE", max_new_tokens=int(max_new_tokens),
                    toolkit_version=_installed_version("voxtral-deploy") or "dev",
-                   requirements=pinned_requirements(quantized=quantized, extra=extra_requirements))
+                   requirements=pinned_requirements(quantized=quantized, adapter=adapter, extra=extra_requirements))
     if not context["sdk_version"]: raise InvalidInputError("gradio is not installed, so the Space's sdk_version can't be pinned: pip install gradio.")
     files: dict[str, bytes] = {
         "README.md": _render(template / "README.md", context).encode("utf-8"),

@@ -206,9 +206,10 @@ def _download(repo_id: str, *, revision: str | None, subfolder: str | None, toke
 class Transcriber:
     "A Voxtral model and its processor, loaded once, that turn audio into a `Transcription`."
     def __init__(self, model, processor, *, model_id: str, revision: str | None = None, device: str = "cpu",
-                 dtype: Any = None, max_audio_seconds: float | None = None):
+                 dtype: Any = None, max_audio_seconds: float | None = None, base_revision: str | None = None):
         self.model, self.processor = model, processor
         self.model_id, self.revision, self.device, self.dtype = model_id, revision, device, dtype
+        self.base_revision = base_revision  # for a LoRA adapter from the Hub: the base model's commit it was merged into
         self.max_audio_seconds = max_audio_seconds
         self._lock = threading.Lock()
 
@@ -227,6 +228,7 @@ class Transcriber:
         device: str = "auto",          # "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
         dtype: Any = "auto",           # "auto" (bf16 on GPU, fp32 on CPU), a torch dtype or its name
         endpoint: str | None = None,   # Hub endpoint (None: `HF_ENDPOINT` or huggingface.co)
+        base_revision: str | None = None,  # a LoRA adapter's base model commit (default: the one adapter_config.json records, else main)
     ) -> "Transcriber":
         "Load a Voxtral (full, 4-bit, or LoRA adapter) and its processor from a folder or one exact Hub commit."
         src = str(model_id_or_path)
@@ -239,14 +241,16 @@ class Transcriber:
                                     f"(check the path{' and subfolder' if subfolder else ''}).")
         dev = _resolve_device(device)
         torch_dtype = _resolve_dtype(dtype, dev)
-        model, proc_dir = _load_model(folder, root, device=dev, dtype=torch_dtype, token=token, endpoint=endpoint)
+        model, proc_dir, base_sha = _load_model(folder, root, device=dev, dtype=torch_dtype, token=token, endpoint=endpoint,
+                                                base_revision=base_revision)
         from transformers import AutoProcessor
         processor = AutoProcessor.from_pretrained(str(proc_dir))
-        return cls(model, processor, model_id=src, revision=resolved, device=dev, dtype=torch_dtype)
+        return cls(model, processor, model_id=src, revision=resolved, device=dev, dtype=torch_dtype, base_revision=base_sha)
 
 # %% ../nbs/35_inference.ipynb #c1cfa664
-def _load_model(folder: Path, root: Path, *, device: str, dtype, token, endpoint: str | None = None) -> tuple[Any, Path]:
-    "Load the model in `folder`; return it (eval mode, on `device`) and the folder to read the processor from."
+def _load_model(folder: Path, root: Path, *, device: str, dtype, token, endpoint: str | None = None,
+                base_revision: str | None = None) -> tuple[Any, Path, str | None]:
+    "Load the model in `folder`; return it (eval mode, on `device`), the folder to read the processor from and the base's commit."
     import json
     from transformers import VoxtralForConditionalGeneration
     proc_dir = folder if _has_processor(folder) else root
@@ -259,11 +263,12 @@ def _load_model(folder: Path, root: Path, *, device: str, dtype, token, endpoint
         base_id = acfg.get("base_model_name_or_path")
         if not base_id: raise ValueError(f"{adapter} names no base_model_name_or_path: cannot tell which model it adapts.")
         base_path = Path(base_id).expanduser()
-        if base_path.is_dir(): base_root = base_path
-        else: base_root, _ = _download(base_id, revision=acfg.get("revision"), subfolder=None, token=token, endpoint=endpoint)
-        base, _ = _load_model(base_root, base_root, device=device, dtype=dtype, token=token, endpoint=endpoint)
+        if base_path.is_dir(): base_root, base_sha = base_path, None
+        else: base_root, base_sha = _download(base_id, revision=base_revision or acfg.get("revision"), subfolder=None,
+                                              token=token, endpoint=endpoint)
+        base, _, _ = _load_model(base_root, base_root, device=device, dtype=dtype, token=token, endpoint=endpoint)
         model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
-        return model.eval(), (folder if _has_processor(folder) else base_root)
+        return model.eval(), (folder if _has_processor(folder) else base_root), base_sha
     cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     if cfg.get("quantization_config"):
         method = cfg["quantization_config"].get("quant_method", "bitsandbytes")
@@ -273,7 +278,7 @@ def _load_model(folder: Path, root: Path, *, device: str, dtype, token, endpoint
         model = VoxtralForConditionalGeneration.from_pretrained(str(folder), device_map=device)
     else:
         model = VoxtralForConditionalGeneration.from_pretrained(str(folder), dtype=dtype).to(device)
-    return model.eval(), proc_dir
+    return model.eval(), proc_dir, None
 
 # %% ../nbs/35_inference.ipynb #89bf8c4c
 _LANG_PREFIX = re.compile(r"^\s*lang:([a-z]{2,3})\s*", re.I)

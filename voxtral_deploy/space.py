@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceRuntime
-from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from .core import (git_blob_sha1, prefer_classic_lfs, is_transient, retry_after, InvalidInputError, ProgressCallback, SmokeCheckError, SpaceBranding, SpaceBuildError,
                                  TokenPermissionError, emit, human_bytes, logger, redact, redact_obj, register_secret)
@@ -135,7 +135,7 @@ MANIFEST = ".voxtral-deploy.json"
 DEFAULT_MANAGED_FILES = ("app.py", "inference.py", "README.md", "requirements.txt")
 MANAGED_VARIABLES = ("HF_MODEL_ID", "MODEL_REVISION", "MODEL_SUBFOLDER", "MODEL_NAME", "HF_USERNAME", "SPACE_TITLE",
                      "SPACE_DESCRIPTION", "SPACE_LINKS", "MAX_AUDIO_SECONDS", "MAX_NEW_TOKENS", "QUEUE_SIZE", "INFERENCE_TIMEOUT",
-                     "MALLOC_ARENA_MAX")
+                     "MALLOC_ARENA_MAX", "BASE_MODEL_REVISION")
 
 @dataclass
 class RemoteFile:
@@ -368,11 +368,13 @@ def local_transcription(
     revision: str,                 # the exact commit
     subfolder: str | None = None,  # variant folder
     max_new_tokens: int = SMOKE_MAX_NEW_TOKENS,  # the same bound as the Space call
+    base_revision: str | None = None,  # a LoRA adapter's base model commit (the one the Space pins)
 ):
     "Transcribe `clip` here with the published model at `revision` (a `Transcription`), for the smoke comparison."
     from voxtral_deploy.inference import Transcriber
     folder = _retrying(api.snapshot_download, model_id, revision=revision, what=f"download {model_id} for the local check")
-    return Transcriber.from_pretrained(folder, subfolder=subfolder, device="cpu").transcribe(
+    return Transcriber.from_pretrained(folder, subfolder=subfolder, device="cpu", endpoint=api.endpoint, token=api.token,
+                                       base_revision=base_revision).transcribe(
         str(clip), language=None, max_new_tokens=int(max_new_tokens))
 
 # %% ../nbs/40_space.ipynb #290ac8ab
@@ -441,6 +443,9 @@ class _Plan:
     stage: str | None
     local_check: bool
     warnings: list
+    model_kind: str = "full"          # what the served folder holds: "full", "quantized" or "adapter"
+    base_model: str | None = None     # an adapter's base model repo ...
+    base_revision: str | None = None  # ... and the commit the Space pins it at
 
 class DemoSpaceDeployer:
     "Deploys the demo Space of a published Voxtral model: create or update, build, smoke-check, roll back."
@@ -519,8 +524,17 @@ def _read_template_dir(d: Path) -> dict[str, bytes]:
     return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
             if p.is_file() and "__pycache__" not in p.parts and not p.name.startswith(".")}
 
+def _read_repo_json(self, repo_id: str, filename: str, revision: str) -> dict:
+    path = _retrying(self.api.hf_hub_download, repo_id, filename, revision=revision, what=f"read {filename} of {repo_id}")
+    try: data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError: data = None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{filename} of {repo_id} at {revision[:12]} is not a JSON object: the demo could not load "
+                                "the model. Publish the model folder again.")
+    return data
+
 def _resolve_model(self) -> dict:
-    "model_info at the wanted revision: sha, privacy, file sizes, license."
+    "model_info at the wanted revision: sha, privacy, file sizes, license, and what the served folder holds."
     try:
         info = _retrying(self.api.model_info, self.model_id, revision=self.model_revision, what=f"read the model {self.model_id}")
     except RepositoryNotFoundError as e:
@@ -531,8 +545,43 @@ def _resolve_model(self) -> dict:
         raise InvalidInputError(f"The model {self.model_id} at {info.sha[:12]} has no folder {self.subfolder!r}: "
                                 "check subfolder= (e.g. 'int4' after a quantized publish).")
     license = getattr(getattr(info, "card_data", None), "license", None)
-    return dict(sha=info.sha, private=bool(info.private), files=files, license=license if isinstance(license, str) else None,
-                bytes=model_weight_bytes(files, self.subfolder))
+    out = dict(sha=info.sha, private=bool(info.private), files=files, license=license if isinstance(license, str) else None,
+               bytes=model_weight_bytes(files, self.subfolder), kind="full", base=None)
+    prefix = f"{self.subfolder.strip('/')}/" if self.subfolder else ""
+    where = f"{self.model_id}{f' ({prefix[:-1]})' if prefix else ''} at {info.sha[:12]}"
+    if f"{prefix}config.json" in files:
+        cfg = _read_repo_json(self, self.model_id, f"{prefix}config.json", info.sha)
+        if cfg.get("quantization_config"): out["kind"] = "quantized"
+    elif f"{prefix}adapter_config.json" in files:
+        out["kind"] = "adapter"
+        out["base"] = _resolve_base(self, _read_repo_json(self, self.model_id, f"{prefix}adapter_config.json", info.sha), where)
+        out["bytes"] += out["base"]["bytes"]
+        out["private"] = out["private"] or out["base"]["private"]
+    else:
+        raise InvalidInputError(f"{where} has no config.json or adapter_config.json, so the demo could not load it: "
+                                "publish the model folder first (voxtral-deploy publish)"
+                                f"{', or fix subfolder=' if prefix else ''}.")
+    return out
+
+def _resolve_base(self, acfg: dict, where: str) -> dict:
+    "The base model a LoRA adapter names: it must be a Hub repo the Space can download; pinned to one commit."
+    base = acfg.get("base_model_name_or_path")
+    if not isinstance(base, str) or not base.strip():
+        raise InvalidInputError(f"The adapter {where} names no base model (base_model_name_or_path in adapter_config.json): "
+                                "set it to the base's Hub id, e.g. mistralai/Voxtral-Mini-3B-2507, and publish again.")
+    if base.startswith((".", "~", "/")) or "\\" in base or base.count("/") > 1 or not re.fullmatch(r"[\w.-]+(?:/[\w.-]+)?", base):
+        raise InvalidInputError(f"The adapter {where} names its base model as {base!r} (base_model_name_or_path in "
+                                "adapter_config.json), a local path the Space can't download: set it to the base's Hub id, "
+                                "e.g. mistralai/Voxtral-Mini-3B-2507, and publish the adapter again.")
+    revision = acfg.get("revision") or None
+    try:
+        info = _retrying(self.api.model_info, base, revision=revision, what=f"read the base model {base}")
+    except (RepositoryNotFoundError, RevisionNotFoundError) as e:
+        raise InvalidInputError(f"The base model {base}{f' at {revision}' if revision else ''} of the adapter {where} is not on "
+                                f"{self.api.endpoint} (or this token can't see it): publish the base model, or fix "
+                                "base_model_name_or_path in adapter_config.json.") from e
+    files = {f: r.size or 0 for f, r in _repo_listing(self.api, base, repo_type="model", revision=info.sha).items()}
+    return dict(id=base, sha=info.sha, private=bool(info.private), files=files, bytes=model_weight_bytes(files))
 
 def _model_files_for_preload(files: dict[str, int], subfolder: str | None) -> list[str]:
     skip = ("README.md", ".gitattributes", "training_config.json", "training_results.json")
@@ -574,14 +623,18 @@ def _plan(self) -> _Plan:
     if model["private"] and not private:
         warnings.append(f"The model {self.model_id} is private but the Space {space_id} is public: anyone can run the model "
                         "through the demo (not download it). Pass private=True to keep both private.")
+    base = model["base"] or {}
     variables = space_variables(self.model_id, revision=model["sha"], subfolder=self.subfolder, model_name=self.model_name,
-                                hf_username=self.hf_username or self._whoami_name(), branding=self.branding)
+                                hf_username=self.hf_username or self._whoami_name(), branding=self.branding,
+                                base_revision=base.get("sha"))
     files = render_demo_space(None, model_id=self.model_id, revision=model["sha"], subfolder=self.subfolder,
                               model_name=self.model_name, hf_username=self.hf_username or self._whoami_name(),
                               branding=self.branding, examples_dir=self.examples_dir, license=model["license"],
                               demo_type=self.demo_type, space_id=space_id,
                               model_files=_model_files_for_preload(model["files"], self.subfolder),
-                              quantized=bool(self.subfolder and re.search(r"int4|int8|4bit|8bit|nf4|bnb", self.subfolder)))
+                              quantized=model["kind"] == "quantized", adapter=model["kind"] == "adapter",
+                              base_model=base.get("id"), base_revision=base.get("sha"),
+                              base_files=_model_files_for_preload(base["files"], None) if base else None)
     files = {k: (v if isinstance(v, bytes) else Path(v).read_bytes()) for k, v in files.items()}
     if self.template_dir: files.update(_read_template_dir(self.template_dir))
     files[MANIFEST] = _manifest(self, model, files, variables)
@@ -603,7 +656,8 @@ def _plan(self) -> _Plan:
                  model_bytes=model["bytes"], hardware=hardware, current_hardware=cur_hw, private=bool(private),
                  current_private=sinfo.private if exists else None, files=files, diff=diff, variables=variables,
                  current_variables=current_vars, set_variables=set_vars, delete_variables=del_vars, set_secrets=secrets,
-                 current_secrets=secret_names, head=head, had_app="app.py" in remote, stage=stage, local_check=local_check, warnings=warnings)
+                 current_secrets=secret_names, head=head, had_app="app.py" in remote, stage=stage, local_check=local_check, warnings=warnings,
+                 model_kind=model["kind"], base_model=base.get("id"), base_revision=base.get("sha"))
 
 def _plan_summary(self) -> dict:
     "What a deploy would do (files, variables, secret names, hardware, visibility), without writing anything."
@@ -611,7 +665,7 @@ def _plan_summary(self) -> dict:
     return redact_obj({
         "space_id": p.space_id, "url": self.space_url, "exists": p.exists, "stage": p.stage,
         "model": {"id": self.model_id, "revision": p.model_revision, "private": p.model_private, "weights_bytes": p.model_bytes,
-                  "subfolder": self.subfolder},
+                  "subfolder": self.subfolder, "kind": p.model_kind, "base_model": p.base_model, "base_revision": p.base_revision},
         "hardware": {"current": p.current_hardware, "wanted": p.hardware,
                      "change": p.current_hardware != p.hardware if p.exists else True},
         "private": {"current": p.current_private, "wanted": p.private},
@@ -755,20 +809,22 @@ import json, os, sys
 os.nice(10)  # background work: yields to the caller's process
 from huggingface_hub import HfApi
 from voxtral_deploy.space import local_transcription
-endpoint, model_id, clip, revision, subfolder = sys.argv[1:6]
+endpoint, model_id, clip, revision, subfolder, base_revision = sys.argv[1:7]
 api = HfApi(endpoint=endpoint, token=os.environ.pop("VOXTRAL_DEPLOY_TOKEN", None) or None)
-t = local_transcription(api, model_id, clip, revision=revision, subfolder=subfolder or None)
+t = local_transcription(api, model_id, clip, revision=revision, subfolder=subfolder or None, base_revision=base_revision or None)
 print(json.dumps({"text": t.text, "num_tokens": t.num_tokens}))
 """
 
-def _reference_in_child(api: HfApi, model_id: str, clip: Path, *, revision: str, subfolder: str | None, timeout: float) -> str:
+def _reference_in_child(api: HfApi, model_id: str, clip: Path, *, revision: str, subfolder: str | None, timeout: float,
+                        base_revision: str | None = None) -> str:
     "`local_transcription` in a child process at low priority; returns the text."
     import subprocess, sys
     import huggingface_hub.constants as hc
     env = dict(os.environ)
     if api.token: env["VOXTRAL_DEPLOY_TOKEN"] = api.token
     if hc.HF_HUB_DISABLE_XET: env["HF_HUB_DISABLE_XET"] = "1"
-    r = subprocess.run([sys.executable, "-c", _REFERENCE_CHILD, api.endpoint, model_id, str(clip), revision, subfolder or ""],
+    r = subprocess.run([sys.executable, "-c", _REFERENCE_CHILD, api.endpoint, model_id, str(clip), revision, subfolder or "",
+                        base_revision or ""],
                        env=env, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         tail = " | ".join(l for l in r.stderr.strip().splitlines()[-3:])
@@ -776,11 +832,12 @@ def _reference_in_child(api: HfApi, model_id: str, clip: Path, *, revision: str,
     return json.loads(r.stdout.strip().splitlines()[-1])["text"]
 
 def _prepare_smoke(api: HfApi, model_id: str, clip: Path, *, revision: str, subfolder: str | None, compare: bool,
-                   timeout: float) -> tuple[str | None, float]:
+                   timeout: float, base_revision: str | None = None) -> tuple[str | None, float]:
     "In the background while the Space builds: import gradio_client, then (when `compare`) run the model in a child."
     import gradio_client  # noqa: F401  (imported now, not after the build)
     t = time.perf_counter()
-    out = _reference_in_child(api, model_id, clip, revision=revision, subfolder=subfolder, timeout=timeout) if compare else None
+    out = (_reference_in_child(api, model_id, clip, revision=revision, subfolder=subfolder, timeout=timeout,
+                               base_revision=base_revision) if compare else None)
     return out, time.perf_counter() - t
 
 def _deploy(
@@ -805,7 +862,8 @@ def _deploy(
     reference = None
     if clip is not None:
         reference = _Background(_prepare_smoke, self.api, self.model_id, clip, revision=p.model_revision,
-                                subfolder=self.subfolder, compare=p.local_check, timeout=max(60.0, timeout))
+                                subfolder=self.subfolder, compare=p.local_check, timeout=max(60.0, timeout),
+                                base_revision=p.base_revision)
     created = not p.exists
     sha, changed, committed = _apply(self, p, steps)
     sid = p.space_id

@@ -45,6 +45,7 @@ def _env_number(name: str, default: float, cast=float, minimum: float = 0) -> fl
 HF_MODEL_ID = _env("HF_MODEL_ID")                      # the published model, e.g. "alice/voxtral-breton"
 MODEL_REVISION = _env("MODEL_REVISION")                # the published commit: the demo serves exactly this
 MODEL_SUBFOLDER = _env("MODEL_SUBFOLDER") or None      # e.g. "int4" for the quantized variant
+BASE_MODEL_REVISION = _env("BASE_MODEL_REVISION") or None  # for a LoRA adapter: the base model's commit
 MODEL_NAME = _env("MODEL_NAME", HF_MODEL_ID.rstrip("/").rsplit("/", 1)[-1] or "Voxtral")
 HF_USERNAME = _env("HF_USERNAME")                      # who published it (shown as a link)
 SPACE_TITLE = _env("SPACE_TITLE", f"{MODEL_NAME}: speech to text")
@@ -86,11 +87,12 @@ def load_model() -> tuple[Transcriber, str]:
     try:
         # `revision` is resolved to one commit id and every file comes from that commit; no fallback.
         transcriber = Transcriber.from_pretrained(HF_MODEL_ID, revision=None if local else MODEL_REVISION,
-                                                  subfolder=MODEL_SUBFOLDER)
+                                                  subfolder=MODEL_SUBFOLDER, base_revision=BASE_MODEL_REVISION)
     except Exception as e:
         raise RuntimeError(f"Cannot load {HF_MODEL_ID} at revision {MODEL_REVISION}"
                            f"{f' (subfolder {MODEL_SUBFOLDER})' if MODEL_SUBFOLDER else ''}: {type(e).__name__}: {e}. "
-                           "Check HF_MODEL_ID, MODEL_REVISION and MODEL_SUBFOLDER in the Space variables, and the "
+                           "Check HF_MODEL_ID, MODEL_REVISION, MODEL_SUBFOLDER (and BASE_MODEL_REVISION for an adapter) "
+                           "in the Space variables, and the "
                            "HF_TOKEN secret if the model is private.") from e
     transcriber.max_audio_seconds = MAX_AUDIO_SECONDS
     return transcriber, transcriber.revision or "local"
@@ -98,7 +100,8 @@ def load_model() -> tuple[Transcriber, str]:
 
 TRANSCRIBER, MODEL_COMMIT = load_model()
 print(f"[demo] serving {HF_MODEL_ID} at commit {MODEL_COMMIT}"
-      f"{f' subfolder {MODEL_SUBFOLDER}' if MODEL_SUBFOLDER else ''} (requested revision: {MODEL_REVISION or '-'})",
+      f"{f' subfolder {MODEL_SUBFOLDER}' if MODEL_SUBFOLDER else ''}"
+      f"{f' on base commit {TRANSCRIBER.base_revision}' if TRANSCRIBER.base_revision else ''} (requested revision: {MODEL_REVISION or '-'})",
       file=sys.stderr, flush=True)
 
 
@@ -155,7 +158,7 @@ def transcribe(audio: str | None, language: str = "auto", max_new_tokens: float 
 def model_info() -> dict:
     "Which model this demo serves: repo id, requested revision, resolved commit and limits."
     return {"model": HF_MODEL_ID, "revision": MODEL_REVISION or None, "commit": MODEL_COMMIT,
-            "subfolder": MODEL_SUBFOLDER, "name": MODEL_NAME, "max_audio_seconds": MAX_AUDIO_SECONDS,
+            "subfolder": MODEL_SUBFOLDER, "base_commit": TRANSCRIBER.base_revision, "name": MODEL_NAME, "max_audio_seconds": MAX_AUDIO_SECONDS,
             "max_new_tokens": MAX_NEW_TOKENS, "queue_size": QUEUE_SIZE, "zerogpu": ON_ZEROGPU}
 
 
