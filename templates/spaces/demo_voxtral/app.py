@@ -8,6 +8,7 @@ Run locally:  HF_MODEL_ID=user/model MODEL_REVISION=<commit> python app.py
 """
 from __future__ import annotations
 
+import concurrent.futures
 import html
 import json
 import os
@@ -130,6 +131,16 @@ def _generate(audio, language, max_new_tokens):
 
 if ON_ZEROGPU: _generate = spaces.GPU(duration=int(INFERENCE_TIMEOUT) + 30)(_generate)
 
+# The model runs on one thread of its own. Gradio hands each request to whichever of its worker threads is free,
+# and torch keeps state per calling thread (an OpenMP team, allocator caches): a model called from many threads
+# makes the process grow in steps. Requests still run one at a time (the queue's concurrency limit is 1). On
+# ZeroGPU the `spaces` decorator moves the call to a GPU worker itself.
+_MODEL_THREAD = None if ON_ZEROGPU else concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+
+
+def _run_model(*args):
+    return _generate(*args) if _MODEL_THREAD is None else _MODEL_THREAD.submit(_generate, *args).result()
+
 
 def transcribe(audio: str | None, language: str = "auto", max_new_tokens: float = MAX_NEW_TOKENS):
     "Transcribe one clip: returns the text, its mean confidence, per-token highlights and details."
@@ -140,7 +151,7 @@ def transcribe(audio: str | None, language: str = "auto", max_new_tokens: float 
     except (TypeError, ValueError): raise gr.Error(f"max_new_tokens must be a number, not {max_new_tokens!r}.", print_exception=False) from None
     n = max(1, min(n, MAX_NEW_TOKENS))
     try:
-        result = _generate(audio, code, n)
+        result = _run_model(audio, code, n)
     except AudioInputError as e:
         raise gr.Error(str(e), print_exception=False) from None
     except Exception as e:  # a bug or a broken model: say so plainly, keep the traceback in the logs
