@@ -119,6 +119,13 @@ def test_deploy_dry_run_and_deploy(served, model, training_fixtures, work):
     assert rec["space"]["stage"] == "RUNNING" and list((work / "records").glob("*.json"))
 
 
+def test_deploy_space_variant_needs_quantize(served, model):
+    r = run("deploy", model, "--repo-id", "voxtral-cli-variant", "--space-variant", "int4", *hub_args(served), check=False)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error: ")]
+    assert r.returncode == 1 and len(errors) == 1 and "quantize='int4'" in errors[0] and "Traceback" not in r.stderr
+    assert not served["api"].repo_exists("carol/voxtral-cli-variant")
+
+
 def test_deploy_failure_says_what_was_published(served, model, work):
     bad = work / "bad-config.yaml"
     bad.write_text(yaml.safe_dump({"model_dir": str(model), "repo_id": "voxtral-cli-bad", "hardware": "cpu-basic",

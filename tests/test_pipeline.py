@@ -132,6 +132,25 @@ def test_adapter_with_a_local_base_is_refused_before_publishing(config, api, tin
     assert any("local path" in w for w in rec.warnings), rec.warnings
 
 
+def test_demo_serves_the_int4_variant(config, api, hub, tmp_path):
+    "quantize='int4' with space_variant='int4': the Space serves int4/ at the published commit, bitsandbytes included."
+    from voxtral_deploy.pipeline import deploy, plan
+    from voxtral_deploy.testing import make_tiny_voxtral
+    model = make_tiny_voxtral(tmp_path / "q-model", quantizable=True)
+    deploy(config.replace(model_dir=str(model), space=False), progress=False)  # the full model first, no int4/ yet
+    cfg = config.replace(model_dir=str(model), quantize="int4", space_variant="int4")
+    p = plan(cfg)  # the int4 folder comes with this publish: the Space part says so instead of failing
+    assert any(f.startswith("int4/") for f in p.model["pending"]) and "(int4/) is not on the Hub yet" in p.space["note"]
+    rec = deploy(cfg, progress=False)
+    assert rec.status == "ok" and rec.space["stage"] == "RUNNING" and rec.space["model_revision"] == rec.model["commit"]
+    assert rec.space["variant"] == "int4" and rec.model["quantized"][0]["subfolder"] == "int4"
+    assert rec.smoke["ok"] and rec.smoke.get("matched_local") is True, rec.smoke
+    space = rec.space["space_id"]
+    assert {k: v.value for k, v in api.get_space_variables(space).items()}["MODEL_SUBFOLDER"] == "int4"
+    reqs = Path(api.hf_hub_download(space, "requirements.txt", repo_type="space")).read_text()
+    assert "bitsandbytes==" in reqs
+
+
 def test_private_model_plan_names_secret_not_value(config, api, tmp_path):
     from voxtral_deploy.pipeline import plan, deploy
     read = tmp_path / "read-token"; read.write_text(ALICE_READ)

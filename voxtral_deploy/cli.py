@@ -167,6 +167,7 @@ def _args_deploy(p):
     p.add_argument("--private", action="store_true", default=None, help="make the model repo private")
     p.add_argument("--quantize", choices=["int4"], help="also publish a 4-bit (nf4) variant in int4/")
     p.add_argument("--space-id", metavar="ID", help="demo Space id (default: <user>/<model name>-demo)")
+    p.add_argument("--space-variant", choices=["full", "int4"], help="what the demo serves: the model (default) or its int4 variant (needs --quantize int4)")
     p.add_argument("--hardware", metavar="H", help="Space hardware (default: suggested from the model's size)")
     p.add_argument("--space-token-file", metavar="FILE", help="READ token for a private model's Space")
     p.add_argument("--no-space", action="store_true", help="publish the model only")
@@ -177,7 +178,8 @@ def _args_deploy(p):
 def _deploy_config(args):
     from voxtral_deploy.pipeline import config_from_parameters
     params = dict(model_dir=args.dir, repo_id=args.repo_id, endpoint=args.endpoint, token_file=args.token_file, training_config=args.training_config,
-                  results=args.results, private=args.private, quantize=args.quantize, space_id=args.space_id, hardware=args.hardware,
+                  results=args.results, private=args.private, quantize=args.quantize, space_id=args.space_id,
+                  space_variant=args.space_variant, hardware=args.hardware,
                   space_token_file=args.space_token_file, timeout=args.timeout, record_dir=args.record_dir)
     if args.no_space: params["space"] = False
     cfg = config_from_parameters(args.config, **params)

@@ -40,6 +40,7 @@ class DeployConfig:
     tag: str | None = None               # tag the model commit (e.g. "v1")
     space: bool = True                   # deploy the demo Space after the model
     space_id: str | None = None          # Space repo id; None: `<owner>/<model name>-demo`
+    space_variant: str = "full"          # what the demo serves: "full" (the model) or "int4" (the 4-bit variant; needs quantize="int4")
     hardware: str = "auto"               # Space hardware ("auto": suggested from the model's size)
     space_private: bool | None = None    # None: private when the model is private
     space_token_file: str | None = None  # READ token for a private model's Space (set as its HF_TOKEN secret)
@@ -61,6 +62,11 @@ class DeployConfig:
             if getattr(self, name) == "": setattr(self, name, None)
         if self.endpoint: self.endpoint = self.endpoint.rstrip("/")
         if self.quantize not in (None, "int4"): raise InvalidInputError(f"quantize={self.quantize!r} is not supported: use 'int4' or leave it empty.")
+        if not self.space_variant: self.space_variant = "full"
+        if self.space_variant not in ("full", "int4"):
+            raise InvalidInputError(f"space_variant={self.space_variant!r} is not supported: use 'full' or 'int4'.")
+        if self.space_variant == "int4" and self.quantize != "int4":
+            raise InvalidInputError("space_variant='int4' serves the 4-bit variant, which only quantize='int4' publishes: set both.")
         if self.on_failure not in ON_FAILURE: raise InvalidInputError(f"on_failure={self.on_failure!r}: use one of {', '.join(ON_FAILURE)}.")
         try: self.timeout = float(self.timeout)
         except (TypeError, ValueError): raise InvalidInputError(f"timeout={self.timeout!r} is not a number of seconds.") from None
@@ -108,7 +114,8 @@ class DeployConfig:
         return DeployConfig.from_dict({**self.to_dict(), **changes})
 
 # %% ../nbs/50_pipeline.ipynb #e58ecca6
-_PARAM_DEFAULTS = {"private": False, "space": True, "hardware": "auto", "timeout": None, "smoke_check": True, "on_failure": "rollback"}
+_PARAM_DEFAULTS = {"private": False, "space": True, "hardware": "auto", "timeout": None, "smoke_check": True, "on_failure": "rollback",
+                   "space_variant": "full"}
 
 def _given(name: str, v: Any) -> bool:
     if v is None or v == "" or v == [] or v == {}: return False
@@ -491,12 +498,13 @@ class DeploymentRun:
                                     endpoint=c.endpoint, api=self.api, hardware=c.hardware,
                                     private=c.space_private if c.space_private is not None else (True if c.private else None),
                                     space_token=self._space_token, model_revision=commit, model_name=c.metadata.name,
-                                    branding=c.branding, examples_dir=c.examples_dir, progress=self.progress)
+                                    branding=c.branding, examples_dir=c.examples_dir, progress=self.progress,
+                                    subfolder="int4" if c.space_variant == "int4" else None)
             res = dep.deploy(wait=True, timeout=c.timeout, smoke_check=c.smoke_check, on_failure=c.on_failure)
             self.space_result = res
             self.record.space = {"space_id": res.space_id, "url": res.url, "host": res.host, "commit": res.commit_oid,
                                  "committed": res.committed, "created": res.created, "stage": res.stage, "hardware": res.hardware,
-                                 "private": res.private, "model_revision": res.model_revision, "changes": res.changes,
+                                 "private": res.private, "model_revision": res.model_revision, "variant": c.space_variant, "changes": res.changes,
                                  "timings": dict(res.timings)}
             if res.smoke is not None:
                 sm = res.smoke
@@ -608,18 +616,22 @@ def plan(
                                 endpoint=c.endpoint, api=run.api, hardware=c.hardware,
                                 private=c.space_private if c.space_private is not None else (True if c.private else None),
                                 space_token=run._space_token, model_name=c.metadata.name, branding=c.branding,
-                                examples_dir=c.examples_dir, progress=run.progress)
+                                examples_dir=c.examples_dir, progress=run.progress,
+                                subfolder="int4" if c.space_variant == "int4" else None)
         try: space = _as_dict(dep.plan())
         except Exception as e:
             from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-            if model.get("repo_exists", True) or not isinstance(e, (RepositoryNotFoundError, RevisionNotFoundError)): raise
+            new_repo = not model.get("repo_exists", True) and isinstance(e, (RepositoryNotFoundError, RevisionNotFoundError))
+            new_int4 = (c.space_variant == "int4" and isinstance(e, InvalidInputError) and "no folder" in str(e)
+                        and any(f.startswith("int4/") for f in (model.get("add") or []) + (model.get("pending") or [])))  # this publish makes it
+            if not (new_repo or new_int4): raise
             # the model is not on the Hub yet, so the deployer cannot resolve it: say what is known
             from voxtral_deploy.space import suggest_hardware
             hw = c.hardware if c.hardware != "auto" else suggest_hardware(run.artifacts.weights_size)
             space = {"space_id": sid, "url": run._space_url(sid), "exists": run.api.repo_exists(sid, repo_type="space"),
                      "hardware": {"wanted": hw}, "secrets": ["HF_TOKEN"] if (c.private and run._space_token) else [],
                      "variables": {"set": "computed once the model is published (they pin its commit)"},
-                     "note": f"{run.repo_id} is not on the Hub yet, so the Space's exact files and variables are planned after it is published ({redact(str(e)).splitlines()[0]})"}
+                     "note": f"{run.repo_id}{' (int4/)' if new_int4 else ''} is not on the Hub yet, so the Space's exact files and variables are planned after it is published ({redact(str(e)).splitlines()[0]})"}
         space.setdefault("space_id", sid)
         warnings += list(space.get("warnings") or [])
     return DeploymentPlan(repo_id=run.repo_id, user=run.record.user, endpoint=c.endpoint, model=model, space=space, card=card, warnings=warnings)

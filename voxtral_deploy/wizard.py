@@ -95,6 +95,7 @@ class DeployWizard:
         b = c.branding
         self.space = w.Checkbox(value=c.space, description="Deploy a demo Space", style=st)
         self.space_id = T("Space id", c.space_id, "default: <owner>/<model name>-demo")
+        self.space_int4 = w.Checkbox(value=c.space_variant == "int4", description="Demo serves the 4-bit variant", style=st)
         self.hardware = w.Dropdown(options=HARDWARE, value=c.hardware if c.hardware in HARDWARE else "auto", description="Hardware", style=st)
         self.hardware_hint = w.HTML()
         self.title = T("Title", b.title, "defaults to the model name")
@@ -138,7 +139,7 @@ class DeployWizard:
                              self.training_config, self.results]),
             ("4. Card preview", [self.preview_button, self.card_preview]),
             ("5. Publish options", [self.private, self.quantize, self.tag]),
-            ("6. Space options", [self.space, self.space_id, self.hardware, self.hardware_hint, self.title, self.emoji,
+            ("6. Space options", [self.space, self.space_id, self.space_int4, self.hardware, self.hardware_hint, self.title, self.emoji,
                                   self.space_description, self.examples_dir, self.space_token]),
             ("7. Deploy", [self.run_button, self.progress_bar, self.step_status, self.message, self.links]),
         ]
@@ -245,6 +246,7 @@ class DeployWizard:
                             training_config=self.training_config.value.strip() or None, results=self.results.value.strip() or None,
                             metadata=meta, quantize="int4" if self.quantize.value else None, tag=self.tag.value.strip() or None,
                             space=self.space.value, space_id=self.space_id.value.strip() or None, hardware=self.hardware.value,
+                            space_variant="int4" if self.space_int4.value else "full",
                             branding=brand, examples_dir=self.examples_dir.value.strip() or None)
 
     def _new_run(self, progress=None) -> DeploymentRun:
