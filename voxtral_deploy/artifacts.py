@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_artifacts.ipynb #aad07e21
 from __future__ import annotations
-import fnmatch, json, math, os, struct
+import fnmatch, json, math, os, re, struct
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,9 @@ from .core import InvalidModelError, InvalidInputError, human_bytes
 
 # %% auto #0
 __all__ = ['DTYPE_BYTES', 'MAX_HEADER_BYTES', 'PUBLISH_PATTERNS', 'EXCLUDE_REASONS', 'VOXTRAL_ARCHS', 'METRIC_ALIASES',
-           'SafetensorsHeader', 'read_safetensors_header', 'write_safetensors_stub', 'ModelArtifacts', 'inspect_model',
-           'make_fake_voxtral_folder', 'load_training_config', 'TrainingResults', 'load_training_results']
+           'SafetensorsHeader', 'read_safetensors_header', 'write_safetensors_stub', 'ModelArtifacts', 'hub_repo_id',
+           'inspect_model', 'make_fake_voxtral_folder', 'load_training_config', 'TrainingResults',
+           'load_training_results']
 
 # %% ../nbs/05_artifacts.ipynb #5e9c09f0
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
@@ -200,9 +201,9 @@ VOXTRAL_ARCHS = {"VoxtralForConditionalGeneration"}
 def _is_voxtral(cfg: dict) -> bool:
     return cfg.get("model_type") == "voxtral" or bool(VOXTRAL_ARCHS & set(cfg.get("architectures") or []))
 
-def _hub_id(name: Any) -> str | None:
-    "`name` when it looks like a Hub repo id (owner/name), not a local path."
-    if not isinstance(name, str) or name.count("/") != 1 or name.startswith((".", "/", "~")) or "\\" in name: return None
+def hub_repo_id(name: Any) -> str | None:
+    "`name` when it is a Hub repo id (owner/name) something could download, `None` for a local path or anything else."
+    if not isinstance(name, str) or not re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", name) or ".." in name: return None
     return name
 
 def _check_index(root: Path, files: dict[str, int], headers: dict[str, SafetensorsHeader]) -> None:
@@ -243,7 +244,7 @@ def inspect_model(model_dir: str | os.PathLike) -> ModelArtifacts:
         if cfg and not _is_voxtral(cfg) or (not cfg and base and "voxtral" not in str(base).lower()):
             raise InvalidModelError(f"This adapter is for {cfg.get('model_type') or base!r}, not Voxtral. voxtral-deploy publishes Voxtral models only.")
         if not base: warnings.append("adapter_config.json records no base_model_name_or_path: set the base model in the metadata.")
-        elif not _hub_id(base):
+        elif not hub_repo_id(base):
             warnings.append(f"adapter_config.json names its base model by a local path ({base!r}), so neither a demo Space nor "
                             "anyone else can load the adapter: set base_model_name_or_path to the base's Hub id "
                             "(e.g. mistralai/Voxtral-Mini-3B-2507) before publishing.")
@@ -271,7 +272,7 @@ def inspect_model(model_dir: str | os.PathLike) -> ModelArtifacts:
         for k, v in h.dtypes.items(): dtypes[k] = dtypes.get(k, 0) + v
     quant = cfg.get("quantization_config") or None
     kind = "adapter" if is_adapter else "quantized" if quant else "full"
-    base = _hub_id((adapter or {}).get("base_model_name_or_path")) if is_adapter else _hub_id(cfg.get("_name_or_path"))
+    base = hub_repo_id((adapter or {}).get("base_model_name_or_path")) if is_adapter else hub_repo_id(cfg.get("_name_or_path"))
     langs = cfg.get("languages") or []
     return ModelArtifacts(
         model_dir=root, kind=kind, architecture=(cfg.get("architectures") or [None])[0] or ("PeftModel" if is_adapter else None),

@@ -66,12 +66,14 @@ def pinned_requirements(
 # %% ../nbs/38_demo_app.ipynb #b4fa736e
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
 
+def _check_revision(revision: str, name: str, what: str):
+    if not isinstance(revision, str) or not revision.strip() or re.search(r"\s", revision):
+        raise InvalidInputError(f"Bad {name} {revision!r}: pass {what}.")
+
 def _check_model(model_id: str, revision: str, subfolder: str | None):
     if not isinstance(model_id, str) or not _REPO_ID.match(model_id) or ".." in model_id or len(model_id) > 96:
         raise InvalidInputError(f"Bad model id {model_id!r}: use the Hub repository id, e.g. 'alice/voxtral-breton'.")
-    if not isinstance(revision, str) or not revision.strip() or re.search(r"\s", revision):
-        raise InvalidInputError(f"Bad revision {revision!r}: pass the commit id the model was published at "
-                                "(the demo serves exactly that commit).")
+    _check_revision(revision, "revision", "the commit id the model was published at (the demo serves exactly that commit)")
     if subfolder is not None and (not re.match(r"^[\w.-]+(?:/[\w.-]+)*$", subfolder) or ".." in subfolder.split("/")):
         raise InvalidInputError(f"Bad subfolder {subfolder!r}: use a relative folder of the model repo, e.g. 'int4'.")
 
@@ -106,8 +108,7 @@ def space_variables(
     links = {str(k): str(v) for k, v in (b.links or {}).items()}
     bad = [u for u in links.values() if not u.startswith(("https://", "http://"))]
     if bad: raise InvalidInputError(f"Branding links must be http(s) URLs: {', '.join(map(repr, bad))}.")
-    if base_revision is not None and (not isinstance(base_revision, str) or not re.fullmatch(r"[\w.-]+", base_revision.strip())):
-        raise InvalidInputError(f"Bad base_revision {base_revision!r}: pass the base model's commit id.")
+    if base_revision is not None: _check_revision(base_revision, "base_revision", "the base model's commit id")
     values = {"HF_MODEL_ID": model_id, "MODEL_REVISION": revision.strip(), "MODEL_SUBFOLDER": subfolder,
               "BASE_MODEL_REVISION": base_revision.strip() if base_revision else None,
               "MODEL_NAME": _one_line(model_name), "HF_USERNAME": hf_username,

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceRuntime
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
+from .artifacts import hub_repo_id
 from .core import (git_blob_sha1, prefer_classic_lfs, is_transient, retry_after, InvalidInputError, ProgressCallback, SmokeCheckError, SpaceBranding, SpaceBuildError,
                                  TokenPermissionError, emit, human_bytes, logger, redact, redact_obj, register_secret)
 
@@ -541,13 +542,13 @@ def _resolve_model(self) -> dict:
         if hasattr(e, "add_note"): e.add_note(f"The model {self.model_id} must be published before its demo Space is deployed (or the token can't see it).")
         raise
     files = {f: r.size or 0 for f, r in _repo_listing(self.api, self.model_id, repo_type="model", revision=info.sha).items()}
-    if self.subfolder and not any(f.startswith(self.subfolder.strip("/") + "/") for f in files):
+    prefix = f"{self.subfolder.strip('/')}/" if self.subfolder else ""
+    if prefix and not any(f.startswith(prefix) for f in files):
         raise InvalidInputError(f"The model {self.model_id} at {info.sha[:12]} has no folder {self.subfolder!r}: "
                                 "check subfolder= (e.g. 'int4' after a quantized publish).")
     license = getattr(getattr(info, "card_data", None), "license", None)
     out = dict(sha=info.sha, private=bool(info.private), files=files, license=license if isinstance(license, str) else None,
                bytes=model_weight_bytes(files, self.subfolder), kind="full", base=None)
-    prefix = f"{self.subfolder.strip('/')}/" if self.subfolder else ""
     where = f"{self.model_id}{f' ({prefix[:-1]})' if prefix else ''} at {info.sha[:12]}"
     if f"{prefix}config.json" in files:
         cfg = _read_repo_json(self, self.model_id, f"{prefix}config.json", info.sha)
@@ -569,7 +570,7 @@ def _resolve_base(self, acfg: dict, where: str) -> dict:
     if not isinstance(base, str) or not base.strip():
         raise InvalidInputError(f"The adapter {where} names no base model (base_model_name_or_path in adapter_config.json): "
                                 "set it to the base's Hub id, e.g. mistralai/Voxtral-Mini-3B-2507, and publish again.")
-    if base.startswith((".", "~", "/")) or "\\" in base or base.count("/") > 1 or not re.fullmatch(r"[\w.-]+(?:/[\w.-]+)?", base):
+    if not hub_repo_id(base):
         raise InvalidInputError(f"The adapter {where} names its base model as {base!r} (base_model_name_or_path in "
                                 "adapter_config.json), a local path the Space can't download: set it to the base's Hub id, "
                                 "e.g. mistralai/Voxtral-Mini-3B-2507, and publish the adapter again.")
