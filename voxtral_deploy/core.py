@@ -12,10 +12,11 @@ from typing import Any, Callable, Iterable, Optional
 # %% auto #0
 __all__ = ['MASK', 'logger', 'STAGES', 'ProgressCallback', 'TRANSIENT_STATUS', 'register_secret', 'redact', 'redact_obj',
            'VoxtralDeployError', 'InvalidModelError', 'InvalidInputError', 'TemplateError', 'TokenPermissionError',
-           'PublishError', 'SpaceBuildError', 'SmokeCheckError', 'AudioInputError', 'MissingExtraError',
-           'RedactingFilter', 'install_log_redaction', 'read_token_file', 'resolve_token', 'ProgressEvent', 'emit',
-           'PrintProgress', 'TqdmProgress', 'ModelMetadata', 'SpaceBranding', 'git_blob_sha1', 'http_status',
-           'is_transient', 'retry_after', 'is_local_endpoint', 'prefer_classic_lfs', 'human_bytes', 'atomic_write_text']
+           'PublishError', 'SpaceBuildError', 'SmokeCheckError', 'SubfolderNotFoundError', 'AudioInputError',
+           'MissingExtraError', 'RedactingFilter', 'install_log_redaction', 'read_token_file', 'resolve_token',
+           'ProgressEvent', 'emit', 'PrintProgress', 'TqdmProgress', 'ModelMetadata', 'SpaceBranding', 'git_blob_sha1',
+           'http_status', 'is_transient', 'retry_after', 'is_local_endpoint', 'prefer_classic_lfs', 'human_bytes',
+           'free_port', 'atomic_write_text']
 
 # %% ../nbs/00_core.ipynb #79bfffdc
 _SECRETS: set[str] = set()
@@ -65,17 +66,31 @@ class TokenPermissionError(VoxtralDeployError, PermissionError):
 class PublishError(VoxtralDeployError, RuntimeError):
     "Publishing the model to the Hub failed; the repository is left at its previous commit."
 
+# %% ../nbs/00_core.ipynb #0574a1c7
 class SpaceBuildError(VoxtralDeployError, RuntimeError):
-    "The demo Space failed to build, start or answer; carries the stage and the last log lines."
-    def __init__(self, message: str, *, stage: str | None = None, logs: Iterable[str] = (), space_id: str | None = None):
-        self.stage, self.space_id = stage, space_id
+    "The demo Space failed to build, start or answer; what a caller needs is in fields, not in the text."
+    def __init__(self, message: str, *,
+                 stage: str | None = None,       # the Space's stage when it failed (BUILD_ERROR, RUNTIME_ERROR, ...)
+                 logs: Iterable[str] = (),       # build/run log lines (redacted); the last 20 are appended to the text
+                 space_id: str | None = None,    # the Space, e.g. "alice/voxtral-demo"
+                 summary: str | None = None,     # one line saying what happened (default: `message` on one line)
+                 rolled_back: bool = False):     # whether the Space was put back on its previous good revision
+        self.stage, self.space_id, self.rolled_back = stage, space_id, bool(rolled_back)
         self.logs = [redact(l) for l in logs]
+        self.summary = redact(" ".join((summary or message).split()))
         tail = "\n".join(self.logs[-20:])
         super().__init__(message + (f"\n--- last log lines ---\n{tail}" if tail else ""))
 
 class SmokeCheckError(SpaceBuildError):
     "The Space runs but does not transcribe, or serves a different model than the one published."
 
+class SubfolderNotFoundError(InvalidInputError):
+    "The folder the Space should serve (e.g. `int4/`) is not in the model repo at that revision."
+    def __init__(self, message: str, *, repo_id: str, subfolder: str, revision: str | None = None):
+        self.repo_id, self.subfolder, self.revision = repo_id, subfolder, revision
+        super().__init__(message)
+
+# %% ../nbs/00_core.ipynb #445a0ef0
 class AudioInputError(VoxtralDeployError, ValueError):
     "The audio given for transcription is empty, corrupt, too long or not audio at all."
 
@@ -267,6 +282,12 @@ def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB": return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
+
+def free_port(host: str = "127.0.0.1") -> int:
+    "A TCP port nobody listens on right now (the OS picks it), for a local hub, a Space app or a test server."
+    import socket
+    with socket.socket() as s:
+        s.bind((host, 0)); return s.getsockname()[1]
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     "Write `text` to `path` through a temporary file and a rename, so readers never see half a file."
