@@ -58,6 +58,8 @@ def test_kernelspec_and_saved_outputs(nb):
     assert "kernelspec" in meta, f"{nb.name} carries no kernelspec"
     outs = [c for c in _cells(nb) if c["cell_type"] == "code" and c.get("outputs")]
     assert outs, f"{nb.name}: no example keeps its output"
+    bars = [i for i, c in enumerate(_cells(nb)) if c["cell_type"] == "code" and "it/s]" in json.dumps(c.get("outputs", []))]
+    assert not bars, f"{nb.name}: cells {bars} saved progress bars; turn them off in the notebook (disable_progress_bars)"
 
 
 def test_modules_are_readable():

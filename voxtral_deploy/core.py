@@ -141,7 +141,7 @@ def resolve_token(token: str | None = None, *, token_file: str | os.PathLike | N
     return register_secret(token)
 
 # %% ../nbs/00_core.ipynb #7e78dfd8
-STAGES = ("inspect", "card", "publish", "quantize", "space", "build", "smoke", "rollback", "pipeline")
+STAGES = ("inspect", "evaluate", "card", "publish", "quantize", "space", "build", "smoke", "rollback", "pipeline")
 
 @dataclass
 class ProgressEvent:
