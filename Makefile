@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed-stamp
 SYSDEPS_STAMP := $(VENV)/.sysdeps-stamp
 TORCH_PIN := torch==2.13.0
 export HF_HUB_DISABLE_TELEMETRY := 1
+export NO_MKDOCS_2_WARNING := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup sysdeps demo test check-export nbtest pytest bench clean-nbs clean
+.PHONY: setup sysdeps demo test check-export check-readme nbtest pytest bench docs docs-serve readme clean-nbs clean
 
 setup: $(STAMP)
 
@@ -19,7 +20,7 @@ $(STAMP): settings.ini setup.py pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
-	$(BIN)/python -m pip install -q -e ".[dev,quant,lora]"
+	$(BIN)/python -m pip install -q -e ".[dev,quant,lora,docs,eval]"
 	@touch $(STAMP)
 
 # Browser and speech for the end-to-end tests (Debian packages); installed only when missing.
@@ -35,7 +36,7 @@ $(SYSDEPS_STAMP):
 demo: setup
 	$(BIN)/voxtral-deploy quickstart --workdir demo-workdir
 
-test: setup sysdeps check-export nbtest pytest
+test: setup sysdeps check-export check-readme nbtest pytest
 
 # The package must be what the notebooks export (notebooks are the source).
 check-export: setup
@@ -44,6 +45,20 @@ check-export: setup
 	@if ! diff -rq -x __pycache__ .export-check voxtral_deploy; then \
 	  rm -rf .export-check; echo "error: voxtral_deploy/ did not match the notebooks; nbdev_export has updated it: commit the result"; exit 1; fi
 	@rm -rf .export-check; echo "package matches the notebooks"
+
+# README.md is generated from nbs/index.ipynb: `make readme` writes it, `check-readme` fails when they drift.
+readme: setup
+	$(BIN)/python docs/nbdocs.py readme
+
+check-readme: setup
+	@$(BIN)/python docs/nbdocs.py readme --check
+
+# The docs site, from the notebooks' saved outputs (mkdocs-material + mkdocs-jupyter; quarto is not needed).
+docs: setup
+	$(BIN)/python docs/nbdocs.py site
+
+docs-serve: docs
+	cd _proc && $(abspath $(BIN))/mkdocs serve -f mkdocs.yml
 
 nbtest: setup
 	$(BIN)/nbdev_test --n_workers 2
@@ -58,4 +73,4 @@ clean-nbs: setup
 	$(BIN)/nbdev_clean
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache demo-workdir
+	rm -rf build dist *.egg-info .pytest_cache demo-workdir _proc _docs
