@@ -13,8 +13,10 @@ import os
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
+
+from voxtral_deploy.core import free_port  # imports no huggingface_hub: the endpoint below is still set in time
 
 ALICE = "hf_FakeAliceWriteToken0000000000000001"
 REPO = "alice/tiny-voxtral"
@@ -33,37 +35,9 @@ print("transcribed", flush=True)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-
-def env_for(hub, space_vars: dict, hf_home: Path, port: int | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "GRADIO_", "MODEL_", "SPACE_"))}
-    env.update(space_vars, HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_XET="1", HF_HOME=str(hf_home),
-               HF_HUB_DISABLE_TELEMETRY="1", GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_NAME="127.0.0.1",
-               TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
-    if port: env["GRADIO_SERVER_PORT"] = str(port)
-    return env
-
-
-def start_app(space: Path, env: dict, log) -> tuple[subprocess.Popen, str, float]:
-    "Spawn the app; return it, its URL and the spawn time."
-    url = f"http://127.0.0.1:{env['GRADIO_SERVER_PORT']}/"
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=space, env=env, stdout=log, stderr=subprocess.STDOUT)
-    while True:
-        if proc.poll() is not None: raise SystemExit(f"app.py exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "config", timeout=2) as r:
-                if r.status == 200: return proc, url, t0
-        except OSError: time.sleep(0.02)
-
-
-def stop(proc):
-    proc.terminate()
-    try: proc.wait(10)
-    except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+def env_for(hub, space_vars: dict, hf_home: Path) -> dict:
+    from voxtral_deploy.testing import demo_app_env
+    return demo_app_env(hub.endpoint, space_vars, hf_home=hf_home)
 
 
 def baseline_cold(space: Path, env: dict, sha: str, clip: Path) -> tuple[float, float]:
@@ -84,11 +58,11 @@ def main():
     # in this process downloads from the same local hub as the app).
     port = free_port()
     os.environ["HF_ENDPOINT"], os.environ["HF_HOME"] = f"http://127.0.0.1:{port}", str(d / "home-direct")
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
     from huggingface_hub import HfApi
     from voxtral_deploy.demo_app import render_demo_space, space_variables
     from voxtral_deploy.localhub import LocalHub
-    from voxtral_deploy.testing import make_clip, make_tiny_voxtral
+    from voxtral_deploy.testing import make_clip, make_tiny_voxtral, start_demo_app
     with LocalHub(d / "hub", port=port, tokens={ALICE: {"user": "alice", "role": "write"}}) as hub:
         assert hub.endpoint.rstrip("/") == os.environ["HF_ENDPOINT"], hub.endpoint
         model = make_tiny_voxtral(d / "tiny")
@@ -99,23 +73,21 @@ def main():
         space = d / "space"
         render_demo_space(space, model_id=REPO, revision=sha)
         variables = space_variables(REPO, revision=sha, max_new_tokens=MAX_NEW_TOKENS)
-        log = open(d / "app.log", "wb")
 
         # ---- cold start: alternate the bare process and the app, each with an empty download cache ----
         app_cold, base_load, base_first = [], [], []
         for i in range(COLD):
             l, f = baseline_cold(space, env_for(hub, variables, d / f"home-base-{i}"), sha, clip)
             base_load.append(l); base_first.append(f)
-            proc, url, t0 = start_app(space, env_for(hub, variables, d / f"home-app-{i}", free_port()), log)
-            Client(url, verbose=False).predict(handle_file(str(clip)), "auto", MAX_NEW_TOKENS, api_name="/transcribe")
-            app_cold.append(time.perf_counter() - t0)
-            stop(proc)
+            with start_demo_app(space, env_for(hub, variables, d / f"home-app-{i}"), log=d / f"app-{i}.log", poll=0.02) as app:
+                app.client().predict(handle_file(str(clip)), "auto", MAX_NEW_TOKENS, api_name="/transcribe")
+                app_cold.append(time.perf_counter() - app.started)
 
         # ---- overhead: one warm app, one direct Transcriber in this process, same clip, paired requests ----
         from voxtral_deploy.inference import Transcriber
         direct = Transcriber.from_pretrained(REPO, revision=sha)
-        proc, url, _ = start_app(space, env_for(hub, variables, d / "home-warm", free_port()), log)
-        client = Client(url, verbose=False)
+        app = start_demo_app(space, env_for(hub, variables, d / "home-warm"), log=d / "app-warm.log")
+        client = app.client()
         via_app = lambda: client.predict(handle_file(str(clip)), "auto", MAX_NEW_TOKENS, api_name="/transcribe")
         via_direct = lambda: direct.transcribe(str(clip), max_new_tokens=MAX_NEW_TOKENS)
         for _ in range(3): via_app(); via_direct()
@@ -124,7 +96,7 @@ def main():
         for _ in range(N):
             t = time.perf_counter(); via_direct(); t_direct.append(time.perf_counter() - t)
             t = time.perf_counter(); via_app(); t_app.append(time.perf_counter() - t)
-        stop(proc)
+        app.stop()
     shutil.rmtree(d, ignore_errors=True)
 
     p50 = statistics.median

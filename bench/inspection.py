@@ -6,7 +6,8 @@ A 5 GiB checkpoint (sparse files with valid safetensors headers, 4 shards + inde
 import statistics, tempfile, time
 from pathlib import Path
 
-from voxtral_deploy.artifacts import inspect_model, make_fake_voxtral_folder
+from voxtral_deploy.artifacts import inspect_model
+from voxtral_deploy.testing import make_fake_voxtral_folder
 
 def best_of(fn, n=20):
     times = []

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi, ModelCard, RepoCard
 
-from voxtral_deploy.artifacts import inspect_model, load_training_config, load_training_results, make_fake_voxtral_folder
+from voxtral_deploy.artifacts import inspect_model, load_training_config, load_training_results
+from voxtral_deploy.testing import make_fake_voxtral_folder
 from voxtral_deploy.card import (MISSING, ModelCardGenerator, card_variables, render_card, templates_dir, validate_card,
                                  validate_card_on_hub)
 from voxtral_deploy.core import InvalidInputError, ModelMetadata, TemplateError
@@ -120,7 +121,7 @@ def test_dataset_unknown_keeps_results_out_of_model_index(fake_dir):
 
 
 def test_adapter_card(tmp_path):
-    from voxtral_deploy.artifacts import write_safetensors_stub
+    from voxtral_deploy.testing import write_safetensors_stub
     ad = tmp_path / "lora"; ad.mkdir()
     (ad / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "mistralai/Voxtral-Mini-3B-2507",
                                                          "peft_type": "LORA", "r": 8, "lora_alpha": 16, "target_modules": ["q_proj"]}))

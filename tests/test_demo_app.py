@@ -4,19 +4,17 @@ the API, headless Chromium for the page.
 """
 import concurrent.futures as cf
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import ALICE_WRITE, TOKENS
+from voxtral_deploy.testing import demo_app_env, start_demo_app
 
 REPO_ID = "alice/tiny-voxtral"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -24,22 +22,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 MAX_AUDIO_SECONDS = 6
 QUEUE_SIZE = 4
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = pytest.mark.space  # every test here runs the Space app
 
 
 def _app_env(hub, space_vars: dict, hf_home: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "GRADIO_", "MODEL_", "SPACE_"))}
-    env.update(space_vars)
-    env.update(HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_XET="1", HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1",
-               GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_NAME="127.0.0.1", TOKENIZERS_PARALLELISM="false",
-               MAX_AUDIO_SECONDS=str(MAX_AUDIO_SECONDS), QUEUE_SIZE=str(QUEUE_SIZE), MAX_NEW_TOKENS="64",
-               PYTHONUNBUFFERED="1")
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
+    return demo_app_env(hub.endpoint, space_vars, hf_home=hf_home, MAX_AUDIO_SECONDS=MAX_AUDIO_SECONDS,
+                        QUEUE_SIZE=QUEUE_SIZE, MAX_NEW_TOKENS=64, **extra)
 
 
 # ---- Fixtures: one hub, one published model, one rendered Space, one running app per module -----------
@@ -85,38 +73,6 @@ def space_dir(tmp_path_factory, published, clips) -> Path:
     return dest
 
 
-class RunningApp:
-    def __init__(self, proc: subprocess.Popen, url: str, log: Path): self.proc, self.url, self.log = proc, url, log
-    def log_text(self) -> str: return self.log.read_text(errors="replace")
-    def client(self):
-        from gradio_client import Client
-        return Client(self.url, verbose=False)
-
-
-def start_app(space: Path, env: dict, log: Path, timeout: float = 180) -> RunningApp:
-    port = _free_port()
-    env = {**env, "GRADIO_SERVER_PORT": str(port)}
-    f = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=space, env=env, stdout=f, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"app.py exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "config", timeout=2) as r:
-                if r.status == 200: return RunningApp(proc, url, log)
-        except OSError: time.sleep(0.2)
-    proc.kill()
-    raise AssertionError(f"app.py did not answer within {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def stop_app(app: RunningApp):
-    app.proc.terminate()
-    try: app.proc.wait(10)
-    except subprocess.TimeoutExpired: app.proc.kill(); app.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def app(published, space_dir, tmp_path_factory):
     hub, api, commit = published
@@ -125,10 +81,8 @@ def app(published, space_dir, tmp_path_factory):
                                 branding={"title": "Tiny Voxtral {{ 7*7 }}", "description": "A *test* demo.",
                                           "links": {"Docs": "https://example.org/docs"}})
     env = _app_env(hub, variables, tmp_path_factory.mktemp("hf-home"))
-    running = start_app(space_dir, env, tmp_path_factory.mktemp("logs") / "app.log")
-    running.env = env
-    yield running
-    stop_app(running)
+    with start_demo_app(space_dir, env, log=tmp_path_factory.mktemp("logs") / "app.log") as running:
+        yield running
 
 
 def _predict(client, path, language="auto", max_new_tokens=16):
@@ -136,7 +90,7 @@ def _predict(client, path, language="auto", max_new_tokens=16):
     return client.predict(handle_file(str(path)), language, max_new_tokens, api_name="/transcribe")
 
 
-def _assert_serving(app: RunningApp):
+def _assert_serving(app):
     assert app.proc.poll() is None, app.log_text()[-3000:]
     info = app.client().predict(api_name="/model_info")
     assert info["model"] == REPO_ID
@@ -236,6 +190,7 @@ def test_concurrent_clients_get_an_answer_or_busy(app, clips):
     _assert_serving(app)
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_over_500_requests(app, clips):
     import psutil
     proc = psutil.Process(app.proc.pid)
@@ -337,6 +292,7 @@ def _chromium(url: str, profile: Path, *args: str, timeout: float = 90) -> subpr
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 def test_page_in_headless_chromium(app, tmp_path):
     r = _chromium(app.url, tmp_path / "profile", "--dump-dom")

@@ -1,7 +1,8 @@
 "End-to-end checks of the test factories: the tiny Voxtral loads and generates in a fresh process."
-import hashlib, json, subprocess, sys
+import hashlib, json, os, subprocess, sys, urllib.request
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 
@@ -53,3 +54,42 @@ def test_package_import_stays_light():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["False", "False"]
+
+
+# ---- The test kit: secret scanning, the demo app's environment, starting a server -----------------------
+def test_find_secrets_scans_texts_files_and_folders(tmp_path):
+    from conftest import ALICE_READ, ALICE_WRITE, TOKENS
+    from voxtral_deploy.testing import assert_no_secrets, find_secrets
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    big = tmp_path / "a" / "b" / "weights.bin"  # the token straddles the scanner's 1 MiB chunk edge
+    big.write_bytes(b"\0" * ((1 << 20) - 10) + ALICE_WRITE.encode() + b"\xff" * 100)
+    (tmp_path / "a" / "clean.txt").write_text("nothing to see")
+    hits = find_secrets("x " + ALICE_READ, tmp_path, b"\x00clean", secrets=TOKENS)
+    assert hits == ["text #1: secret #2 (hf_...)", f"{big}: secret #1 (hf_...)"]
+    assert find_secrets(tmp_path, secrets=TOKENS, ignore=lambda p: p.suffix == ".bin") == []
+    with pytest.raises(AssertionError) as e:
+        assert_no_secrets(tmp_path, secrets=TOKENS)
+    assert "weights.bin" in str(e.value) and not any(t in str(e.value) for t in TOKENS)
+
+
+def test_start_demo_app_runs_and_reports_a_crash(tmp_path):
+    from voxtral_deploy.testing import ServerStartError, demo_app_env, start_demo_app
+    env = demo_app_env("http://127.0.0.1:9", {"HF_MODEL_ID": "alice/x"}, hf_home=tmp_path / "home",
+                       base={**os.environ, "HF_TOKEN": "hf_FakeInherited00000000000000000000000"})
+    assert "HF_TOKEN" not in env and env["HF_MODEL_ID"] == "alice/x"
+    ok = tmp_path / "ok"; ok.mkdir()
+    (ok / "app.py").write_text(
+        "import http.server, os\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self): self.send_response(200); self.end_headers(); self.wfile.write(os.environ['HF_MODEL_ID'].encode())\n"
+        "http.server.HTTPServer(('127.0.0.1', int(os.environ['GRADIO_SERVER_PORT'])), H).serve_forever()\n")
+    with start_demo_app(ok, env, timeout=60) as app:
+        assert app.proc.poll() is None and app.url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(app.url + "config", timeout=5) as r: assert r.read() == b"alice/x"
+    assert app.proc.poll() is not None
+    bad = tmp_path / "bad"; bad.mkdir()
+    (bad / "app.py").write_text("import sys\nprint('boom hf_FakeAliceWriteToken0000000000000001')\nsys.exit(4)\n")
+    with pytest.raises(ServerStartError) as e:
+        start_demo_app(bad, env, timeout=60)
+    assert e.value.returncode == 4 and "boom" in e.value.log_tail
+    assert "hf_FakeAlice" not in str(e.value) + e.value.log_tail
