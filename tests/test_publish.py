@@ -9,11 +9,12 @@ from conftest import ALICE_READ, ALICE_WRITE, BOB_WRITE
 from huggingface_hub import HfApi, snapshot_download, CommitOperationAdd
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from voxtral_deploy import publish
+from voxtral_deploy import publish, publish_files
 from voxtral_deploy.publish import HuggingFacePusher, PushResult, plan_push
 from voxtral_deploy.core import (InvalidInputError, InvalidModelError, PublishError, TokenPermissionError, VoxtralDeployError,
                                  MASK, PrintProgress)
 from voxtral_deploy.artifacts import make_fake_voxtral_folder, write_safetensors_stub
+from voxtral_deploy.testing import assert_no_secrets
 
 
 REPO = "alice/voxtral-test"
@@ -87,13 +88,55 @@ def test_republish_unchanged_makes_no_commit_and_sends_nothing(hub, api, model_c
 
 
 def test_hash_cache_spares_rehashing_large_files(hub, api, model_copy, cache_file, monkeypatch):
-    monkeypatch.setattr(publish, "_SNAPSHOT_BYTES", 0)  # stream every file from disk (the path large checkpoints take)
+    monkeypatch.setattr(publish_files, "_SNAPSHOT_BYTES", 0)  # stream every file from disk (the path large checkpoints take)
     p = pusher(hub, model_copy, cache=cache_file)
     p.push_model(card=False)
     assert p.cache.misses == 5 and cache_file.exists()
     p2 = pusher(hub, model_copy, cache=cache_file)
     r = p2.push_model(card=False)
     assert not r.committed and p2.cache.misses == 0 and p2.cache.hits == 5
+
+
+def test_first_publish_reads_each_large_file_once_for_hashing(hub, api, model_copy, cache_file, monkeypatch):
+    monkeypatch.setattr(publish_files, "_SNAPSHOT_BYTES", 0)  # every model file takes the large-file path
+    p = pusher(hub, model_copy, cache=cache_file)
+    r = p.push_model(card=False)
+    sizes = {f: (model_copy / f).stat().st_size for f in r.hashes}
+    assert r.committed and p.cache.misses == len(sizes) == 5
+    assert p.cache.bytes_hashed == sum(sizes.values())  # one read per file: no second hash, no git blob id
+    again = pusher(hub, model_copy, cache=cache_file)
+    assert not again.push_model(card=False).committed and again.cache.misses == 0  # no sha256 computed again
+    in_git = [e.path for e in api.list_repo_tree(REPO) if getattr(e, "lfs", None) is None and e.path in sizes]
+    assert again.cache.bytes_hashed == sum(sizes[f] for f in in_git)  # only git blob ids, of files the Hub keeps outside LFS
+
+
+def test_result_carries_hashes_card_and_revision(hub, api, model_copy, training_fixtures):
+    import hashlib
+    r = pusher(hub, model_copy).push_model(training_fixtures["training_config"], training_fixtures["trainer_state"])
+    assert set(r.hashes) == set(publish.inspect_model(model_copy).files)
+    for f, sha in r.hashes.items():
+        assert sha == hashlib.sha256((model_copy / f).read_bytes()).hexdigest()
+    assert r.revision == "main" and r.card == Path(api.hf_hub_download(REPO, "README.md")).read_text()
+    assert json.loads(json.dumps(r.to_dict()))["hashes"] == r.hashes
+
+
+def test_handed_forward_artifacts_identity_and_card_are_used(hub, api, model_copy):
+    art = publish.inspect_model(model_copy)
+    me = HfApi(endpoint=hub.endpoint, token=ALICE_WRITE).whoami()
+    text = pusher(hub, model_copy).push_model(dry_run=True).card.replace("\n# ", "\n<!-- rendered by the caller -->\n# ", 1)
+    # the folder no longer inspects (a llama config), but the caller's inspection is used and not redone
+    (model_copy / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    with pytest.raises(InvalidModelError):
+        pusher(hub, model_copy).push_model(card=False, dry_run=True)
+    fault = hub.inject_fault("whoami", "503", times=100)  # whoami is not asked again either
+    r = pusher(hub, model_copy, artifacts=art, identity=me).push_model(card_text=text)
+    assert r.committed and fault.hits == 0 and r.card == text
+    hub.faults.clear()
+    assert Path(api.hf_hub_download(REPO, "README.md")).read_text() == text
+    with pytest.raises(InvalidInputError, match="inspection of this folder"):
+        pusher(hub, model_copy.parent, artifacts=art).push_model(dry_run=True)
+    with pytest.raises(InvalidInputError, match="card_text"):
+        pusher(hub, model_copy, artifacts=art).push_model(card=False, card_text=text)
 
 
 def test_one_changed_file_only_it_is_sent(hub, api, model_copy, cache_file):
@@ -164,6 +207,26 @@ def test_transient_faults_are_retried(hub, api, model_copy, route, kind):
     assert n_commits(api) == before + 1  # never a double commit, even when the commit's answer was lost
 
 
+@pytest.mark.parametrize("route", ["whoami", "info", "tree", "create", "validate"])
+def test_one_503_on_any_hub_call_is_retried(hub, api, model_copy, route):
+    pattern = r"^POST /api/validate-yaml" if route == "validate" else route
+    fault = hub.inject_fault(pattern, "503", times=1)
+    write_safetensors_stub(model_copy / "extra.safetensors", {"x": ("F32", [64])})
+    r = pusher(hub, model_copy).push_model(card=route == "validate")
+    assert fault.hits == 1 and fault.times == 0 and r.committed and "extra.safetensors" in remote_files(api)
+
+
+@pytest.mark.parametrize("case", ["401 on whoami", "404 on repo_info"])
+def test_permanent_errors_are_not_retried(hub, api, model_copy, case):
+    counter = hub.inject_fault("whoami" if case.startswith("401") else "info", "stall", times=10, stall_s=0)  # counts requests
+    if case.startswith("401"):
+        with pytest.raises(TokenPermissionError, match="rejected the token"):
+            pusher(hub, model_copy, token="hf_FakeUnknownToken0000000000000000009").push_model(card=False)
+    else:
+        assert not pusher(hub, model_copy).push_model(card=False, dry_run=True).plan.repo_exists
+    assert counter.hits == 1
+
+
 def test_persistent_faults_fail_cleanly(hub, api, model_copy):
     first = pusher(hub, model_copy).push_model(card=False)
     write_safetensors_stub(model_copy / "extra.safetensors", {"x": ("F32", [64])})
@@ -227,7 +290,7 @@ def test_private_repo_is_invisible_anonymously(hub, api, model_copy):
 @pytest.mark.parametrize("stream,name", [(False, "generation_config.json"), (True, "generation_config.json"),
                                          (False, "model.safetensors"), (True, "model.safetensors")])
 def test_file_modified_between_hashing_and_upload_is_an_error(hub, api, model_copy, monkeypatch, stream, name):
-    if stream: monkeypatch.setattr(publish, "_SNAPSHOT_BYTES", 0)
+    if stream: monkeypatch.setattr(publish_files, "_SNAPSHOT_BYTES", 0)
     first = pusher(hub, model_copy).push_model(card=False)
     target = model_copy / name
     with open(target, "ab") as f: f.write(b" ")  # a change to publish
@@ -297,6 +360,7 @@ def test_results_as_objects_and_nan_objects(hub, api, model_copy, training_fixtu
 
 # -- the 4-bit variant ---------------------------------------------------------------------------------
 
+@pytest.mark.slow  # quantizes, publishes, downloads and transcribes with the 4-bit model
 def test_int4_variant_round_trip(hub, api, tmp_path, clip_path, training_fixtures):
     pytest.importorskip("bitsandbytes")
     from voxtral_deploy.testing import make_tiny_voxtral
@@ -341,7 +405,7 @@ def test_missing_bitsandbytes_is_missing_extra(hub, model_copy, monkeypatch):
 # -- the canary ----------------------------------------------------------------------------------------
 
 def test_token_never_written_or_printed(hub, api, model_copy, training_fixtures, tmp_path, cache_file, capsys, caplog, monkeypatch):
-    monkeypatch.setattr(publish, "_SNAPSHOT_BYTES", 0)
+    monkeypatch.setattr(publish_files, "_SNAPSHOT_BYTES", 0)
     caplog.set_level(logging.DEBUG)
     cfg = json.loads(Path(training_fixtures["training_config"]).read_text()) if str(training_fixtures["training_config"]).endswith(".json") else {}
     cfg.update(hub_token=ALICE_WRITE, note=f"pushed with {ALICE_WRITE}")
@@ -356,16 +420,13 @@ def test_token_never_written_or_printed(hub, api, model_copy, training_fixtures,
     snap = Path(snapshot_download(REPO, endpoint=hub.endpoint, token=ALICE_WRITE, cache_dir=tmp_path / "snap"))
     out = capsys.readouterr()
     texts = [out.out, out.err, caplog.text, "\n".join(events), str(ei.value), repr(r), json.dumps(r.to_dict()), r._repr_markdown_()]
-    for f in list(tmp_path.rglob("*")) + list(snap.rglob("*")):
-        if f.is_file() and not f.is_symlink() and "hub" not in f.relative_to(tmp_path).parts[:1]:
-            texts.append(f.read_bytes().decode("utf-8", "replace"))
     assert cache_file.exists() and json.loads((snap / "training_config.json").read_text())["hub_token"] == MASK
-    for t in texts:
-        assert ALICE_WRITE not in t and "hf_FakeAlice" not in t
+    assert snap.is_relative_to(tmp_path)  # the downloaded files are scanned with the rest of tmp_path (all but the hub's own storage)
+    assert_no_secrets(*texts, tmp_path, secrets=[ALICE_WRITE, "hf_FakeAlice"], ignore=lambda f: f.relative_to(tmp_path).parts[:1] == ("hub",))
 
 
 def test_progress_reports_steps_and_bytes(hub, api, model_copy, monkeypatch):
-    monkeypatch.setattr(publish, "_SNAPSHOT_BYTES", 0)
+    monkeypatch.setattr(publish_files, "_SNAPSHOT_BYTES", 0)
     events = []
     r = pusher(hub, model_copy, progress=events.append).push_model(card=False)
     steps = [e.data.get("step") for e in events if e.data.get("step")]
