@@ -10,7 +10,7 @@ Rounds alternate the two. Goal: deploy <= cold start + 3 s (medians).
 
     .venv/bin/python bench/space.py [--rounds 3]
 """
-import argparse, json, os, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 os.environ["HF_HUB_DISABLE_XET"] = "1"
@@ -26,42 +26,20 @@ from voxtral_deploy.space import DemoSpaceDeployer
 from huggingface_hub import HfApi
 endpoint, token, model, name = sys.argv[1:5]
 t = time.perf_counter()
-r = DemoSpaceDeployer(api=HfApi(endpoint=endpoint, token=token), model_id=model, space_name=name).deploy(timeout=600)
+r = DemoSpaceDeployer.for_model(model, api=HfApi(endpoint=endpoint, token=token), space_name=name).deploy(timeout=600)
 total = time.perf_counter() - t
 print(json.dumps({"total": total, "timings": r.timings, "matched": r.smoke.matched_local}))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-
 def cold_start(hub, space_dir: Path, variables: dict, clip: Path, work: Path) -> float:
     "Spawn the app alone; seconds until its first transcription answers."
-    from gradio_client import Client, handle_file
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "GRADIO_SERVER", "SPACE_"))}
-    env.update(variables)
-    env.update(HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_XET="1", HF_HOME=str(Path(tempfile.mkdtemp(dir=work))),
-               GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), PYTHONUNBUFFERED="1")
-    t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-u", "app.py"], cwd=space_dir, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        while True:
-            if proc.poll() is not None: raise RuntimeError(f"app.py exited with {proc.returncode}")
-            try:
-                client = Client(f"http://127.0.0.1:{port}", verbose=False, download_files=False, analytics_enabled=False)
-                break
-            except Exception:
-                time.sleep(0.1)
-        client.predict(handle_file(str(clip)), "auto", 64, api_name="/transcribe")
-        return time.perf_counter() - t
-    finally:
-        proc.terminate()
-        try: proc.wait(10)
-        except subprocess.TimeoutExpired: proc.kill()
+    from gradio_client import handle_file
+    from voxtral_deploy.testing import demo_app_env, start_demo_app
+    env = demo_app_env(hub.endpoint, variables, hf_home=tempfile.mkdtemp(dir=work))
+    with start_demo_app(space_dir, env, log=Path(tempfile.mkstemp(dir=work, suffix=".log")[1]), timeout=600, poll=0.1) as app:
+        app.client(download_files=False, analytics_enabled=False).predict(handle_file(str(clip)), "auto", 64, api_name="/transcribe")
+        return time.perf_counter() - app.started
 
 
 def deploy_once(hub, name: str) -> dict:

@@ -14,7 +14,7 @@ MODEL = "alice/tiny-voxtral"
 SPACE = "alice/tiny-voxtral-demo"
 TIMEOUT = 240  # seconds a Space may take to build and start on a busy 2-core machine
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.space, pytest.mark.slow]
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +47,8 @@ def _commits(api, repo_id=SPACE) -> list[str]:
 
 
 def _no_tokens(*texts):
-    for t in texts:
-        for tok in TOKENS: assert tok not in t
+    from voxtral_deploy.testing import assert_no_secrets
+    assert_no_secrets(*texts, secrets=TOKENS)
 
 
 # ---- A first deploy runs and passes the smoke check; the same deploy again changes nothing -----------
@@ -57,11 +57,16 @@ def test_first_deploy_then_unchanged_redeploy(hub, api, tiny_model_dir):
     events = []
     d = _deployer(api, events)
     plan = d.plan()
-    assert plan["space_id"] == SPACE and not plan["exists"] and plan["commit"]
-    assert plan["hardware"]["wanted"] == "cpu-basic" and plan["model"]["revision"] == sha
-    assert plan["variables"]["set"]["MODEL_REVISION"] == sha and plan["secrets"] == []
+    assert plan.space_id == SPACE and not plan.exists and plan.diff and plan.changed
+    assert plan.hardware == "cpu-basic" and plan.model.revision == sha
+    assert plan.set_variables["MODEL_REVISION"] == sha and plan.to_dict()["secrets"] == []
+    assert plan.to_dict()["commit"] is True and SPACE in plan.summary()
     with pytest.raises(Exception):  # plan() wrote nothing
         api.space_info(SPACE)
+    from voxtral_deploy.core import SubfolderNotFoundError
+    with pytest.raises(SubfolderNotFoundError) as ei:  # int4/ was never published: a typed condition, not a text
+        _deployer(api, subfolder="int4").plan()
+    assert (ei.value.repo_id, ei.value.subfolder, ei.value.revision) == (MODEL, "int4", sha)
 
     r = d.deploy(timeout=TIMEOUT)
     assert r and r.stage == "RUNNING" and r.created and r.committed
@@ -84,6 +89,7 @@ def test_first_deploy_then_unchanged_redeploy(hub, api, tiny_model_dir):
     assert _commits(api) == commits                      # no commit
     assert hub.space(SPACE).gen == gen and r2.host == host  # no restart: the same app process answered
     assert r2.smoke.matched_local is True
+    assert not _deployer(api).plan().changed  # and a plan made now has nothing to do
 
 
 # ---- A broken app: RUNTIME_ERROR with its logs, rolled back to the previous revision, which runs again ---
@@ -98,7 +104,8 @@ def test_broken_app_is_rolled_back(hub, api, tiny_model_dir, tmp_path):
     with pytest.raises(SpaceBuildError) as ei:
         _deployer(api, template_dir=broken).deploy(timeout=TIMEOUT)
     e = ei.value
-    assert e.stage == "RUNTIME_ERROR" and e.rolled_back and e.space_id == SPACE
+    assert e.stage == "RUNTIME_ERROR" and e.rolled_back is True and e.space_id == SPACE
+    assert "\n" not in e.summary and "rolled back to the previous revision" in e.summary  # one line, no logs
     assert any("broken on purpose" in l for l in e.logs)          # the failed revision's run log
     assert "broken on purpose" in str(e) and "rolled back to the previous revision" in str(e)
     after = _commits(api)
@@ -127,6 +134,7 @@ def test_unsatisfiable_requirement_is_build_error(hub, api, tiny_model_dir, tmp_
     e = ei.value
     assert e.stage == "BUILD_ERROR" and "voxtral-no-such-package" in str(e)
     assert any("voxtral-no-such-package" in l for l in e.logs)
+    assert e.rolled_back is False  # a first deploy has no previous revision: paused or deleted instead
     if on_failure == "rollback":
         assert "paused" in str(e) and api.get_space_runtime(SPACE).stage == "PAUSED"
     else:
@@ -153,7 +161,7 @@ def test_private_model_with_read_token(hub, api, tiny_model_dir):
     _publish(api, tiny_model_dir, private=True)
     events = []
     d = _deployer(api, events, space_token=ALICE_READ)
-    assert d.plan()["secrets"] == ["HF_TOKEN"]
+    assert sorted(d.plan().secrets) == ["HF_TOKEN"] and ALICE_READ not in json.dumps(d.plan().to_dict())
     r = d.deploy(timeout=TIMEOUT)
     assert r and r.private and r.smoke.matched_local is True
     assert api.space_info(SPACE).private and set(api.get_space_secrets(SPACE)) == {"HF_TOKEN"}
@@ -169,7 +177,7 @@ def test_private_model_with_read_token(hub, api, tiny_model_dir):
     assert not r2.committed and r2.changes["secrets"] == []
     # A public Space in front of the private model is allowed, with a warning.
     plan = _deployer(api, private=False, space_name="public-demo", space_token=ALICE_READ).plan()
-    assert any("private but the Space" in w for w in plan["warnings"])
+    assert any("private but the Space" in w for w in plan.warnings)
 
 
 # ---- A Space serving another model than the one published fails the smoke check (and is rolled back) ---
@@ -193,7 +201,7 @@ def test_space_serving_another_model_fails_smoke_check(hub, api, tiny_model_dir,
     with pytest.raises(SmokeCheckError) as ei:
         _deployer(api, model_revision=sha_a, template_dir=tampered).deploy(timeout=TIMEOUT)
     e = ei.value
-    assert "different model than the one published" in str(e) and sha_b in str(e) and e.rolled_back
+    assert "different model than the one published" in str(e) and sha_b in str(e) and e.rolled_back is True
     rt = api.get_space_runtime(SPACE)
     assert rt.stage == "RUNNING"
     assert "real_app.py" not in api.list_repo_files(SPACE, repo_type="space")  # the tampered files are gone
@@ -244,7 +252,7 @@ def test_int4_variant_demo(hub, api, tmp_path):
     assert res.quantized and res.quantized[0]["subfolder"] == "int4"
     d = _deployer(api, subfolder="int4", space_name="tiny-voxtral-int4")
     plan = d.plan()
-    assert plan["model"]["kind"] == "quantized" and plan["variables"]["set"]["MODEL_SUBFOLDER"] == "int4"
+    assert plan.model.kind == "quantized" and plan.set_variables["MODEL_SUBFOLDER"] == "int4"
     r = d.deploy(timeout=TIMEOUT)
     space = "alice/tiny-voxtral-int4"
     assert r.stage == "RUNNING" and r.smoke.matched_local is True and r.smoke.served_commit == res.commit_oid
