@@ -6,7 +6,11 @@
 2. A batch of 4 deployments (tiny model, full pipeline with a Space and its smoke check each) run with
    `run_batch(parallel=2)` and with `parallel=1`, each against a fresh local hub. Goal: parallel <= 0.7x serial.
 
-Usage: python bench/pipeline.py [--quickstart-runs N] [--batch-reps N] [--no-space]
+0. Results flow forward: one model-only `deploy()` (the tiny Voxtral, a local hub) counts the `whoami` calls made
+   through its `HfApi` and the `inspect_model` calls of the pipeline and the publisher, and the card renders.
+   Goal: 1 each (the pipeline asks, inspects and renders once and hands the results on).
+
+Usage: python bench/pipeline.py [--quickstart-runs N] [--batch-reps N] [--no-space] [--no-flow]
 """
 import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -30,7 +34,7 @@ def time_quickstart(workdir: Path) -> tuple[float, str]:
         exe = shutil.which("voxtral-deploy", path=str(Path(sys.executable).parent)) or "voxtral-deploy"
         cmd, how = [exe, "quickstart", "--workdir", str(workdir), "--exit-after-check"], "voxtral-deploy quickstart --exit-after-check"
     else:
-        cmd = [sys.executable, "-c", f"from voxtral_deploy.pipeline import quickstart; import sys; "
+        cmd = [sys.executable, "-c", f"from voxtral_deploy.quickstart import quickstart; import sys; "
                                      f"sys.exit(0 if quickstart({str(workdir)!r}, exit_after_check=True) else 1)"]
         how = "python -c quickstart(exit_after_check=True) (CLI subcommand not wired yet)"
     t = time.perf_counter()
@@ -44,7 +48,7 @@ def time_quickstart(workdir: Path) -> tuple[float, str]:
 
 def time_batch(root: Path, model_dir: Path, fixtures: dict, parallel: int, n: int, space: bool) -> tuple[float, list]:
     from voxtral_deploy.localhub import LocalHub
-    from voxtral_deploy.pipeline import run_batch
+    from voxtral_deploy.batch import run_batch
     with LocalHub(root / "hub", tokens={CANARY: {"user": "bench", "role": "write"}}) as hub:
         tok = root / "token"; tok.write_text(CANARY + "\n")
         entries = [{"name": f"m{i}", "model_dir": str(model_dir), "repo_id": f"bench/voxtral-{i}", "endpoint": hub.endpoint,
@@ -59,18 +63,48 @@ def time_batch(root: Path, model_dir: Path, fixtures: dict, parallel: int, n: in
         return dt, [e.seconds for e in rep.entries]
 
 
+def count_repeated_work(root: Path, model_dir: Path) -> dict:
+    "whoami calls, inspections and card renders of one model-only deploy (counted by wrapping them, for this measurement only)."
+    import voxtral_deploy.card as card_mod, voxtral_deploy.pipeline as pl, voxtral_deploy.publish as pub
+    from huggingface_hub import HfApi
+    from voxtral_deploy.localhub import LocalHub
+    counts = {"whoami": 0, "inspect_model": 0, "card renders": 0}
+    def counted(name, fn):
+        def wrapper(*a, **k): counts[name] += 1; return fn(*a, **k)
+        return wrapper
+    class CountingApi(HfApi):
+        def whoami(self, *a, **k): counts["whoami"] += 1; return super().whoami(*a, **k)
+    saved = (pl.inspect_model, pub.inspect_model, card_mod.ModelCardGenerator.generate_model_card)
+    pl.inspect_model, pub.inspect_model = counted("inspect_model", saved[0]), counted("inspect_model", saved[1])
+    card_mod.ModelCardGenerator.generate_model_card = counted("card renders", saved[2])
+    try:
+        with LocalHub(root / "hub", tokens={CANARY: {"user": "bench", "role": "write"}}) as hub:
+            cfg = pl.DeployConfig(model_dir=str(model_dir), repo_id="bench/flow", endpoint=hub.endpoint, space=False, record_dir=str(root / "rec"))
+            rec = pl.deploy(cfg, token=CANARY, api=CountingApi(endpoint=hub.endpoint, token=CANARY), progress=False)
+            assert rec.status == "ok", rec.summary()
+    finally:
+        pl.inspect_model, pub.inspect_model, card_mod.ModelCardGenerator.generate_model_card = saved
+    return counts
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quickstart-runs", type=int, default=2)
     ap.add_argument("--no-space", action="store_true", help="batch entries publish the model only")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--batch-reps", type=int, default=1, help="serial/parallel pairs (alternating order); the median ratio is reported")
+    ap.add_argument("--no-flow", action="store_true", help="skip counting the repeated work of one deploy")
     args = ap.parse_args()
     from voxtral_deploy.testing import make_tiny_voxtral, make_training_fixtures
     print(f"machine: {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as d:
         d = Path(d)
         os.environ["VOXTRAL_DEPLOY_CACHE"] = str(d / "cache")
+        # 0. results flow forward: each piece of work done once per deploy
+        if not args.no_flow:
+            counts = count_repeated_work(d / "flow", make_tiny_voxtral(d / "flow-model"))
+            print("one deploy (model only): " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                  + f"; goal 1 each: {'PASS' if all(v == 1 for v in counts.values()) else 'FAIL'}")
         # 1. quickstart, fresh work folder each time
         times = []
         for i in range(args.quickstart_runs):
@@ -93,6 +127,7 @@ def main():
                 print(f"batch of {args.batch_size}, parallel={par}: {dt:.1f} s (entries: {', '.join(f'{x:.1f}' for x in each)} s)")
             ratios.append(res[2] / res[1])
             print(f"  ratio parallel/serial: {ratios[-1]:.2f}x")
+        if not ratios: return
         r = statistics.median(ratios)
         print(f"ratio parallel/serial, median of {len(ratios)}: {r:.2f}x (each: {', '.join(f'{x:.2f}' for x in ratios)}); "
               f"goal <= 0.70x: {'PASS' if r <= 0.70 else 'FAIL'}")

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TOKENS
+from voxtral_deploy.testing import assert_no_secrets
 
 CANARY = "hf_FakeCanaryToken0000000000000000099"
 
@@ -17,11 +18,9 @@ def canary_hub(tmp_path):
 
 
 def _scan(root: Path, *texts):
-    "The canary is in no file under `root` (except the token file itself) and in none of `texts`."
-    for p in root.rglob("*"):
-        if p.is_file() and p.name != "canary-token" and "hub" not in p.relative_to(root).parts[:1]:
-            assert CANARY.encode() not in p.read_bytes(), f"the token leaked into {p}"
-    for t in texts: assert CANARY not in t
+    "The canary is in no file under `root` (except the token file itself and the hub's storage) and in none of `texts`."
+    keep_out = lambda p: p.name == "canary-token" or p.relative_to(root).parts[:1] == ("hub",)
+    assert_no_secrets(root, *texts, secrets=[CANARY], ignore=keep_out)
 
 
 def _outputs(nb: dict) -> str:
@@ -35,7 +34,7 @@ def _outputs(nb: dict) -> str:
 
 def test_notebook_parameters_cell():
     import nbformat
-    from voxtral_deploy.pipeline import notebook_path
+    from voxtral_deploy.batch import notebook_path
     nb = nbformat.read(notebook_path(), as_version=4)
     first = nb.cells[0]
     assert first.cell_type == "code" and first.metadata.get("tags") == ["parameters"]
@@ -47,9 +46,11 @@ def test_notebook_parameters_cell():
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+@pytest.mark.slow
+@pytest.mark.space
 def test_papermill_end_to_end(canary_hub, tiny_model_dir, training_fixtures, tmp_path, capfd):
     import papermill as pm
-    from voxtral_deploy.pipeline import notebook_path
+    from voxtral_deploy.batch import notebook_path
     from huggingface_hub import HfApi
     tok = tmp_path / "canary-token"; tok.write_text(CANARY + "\n")
     out = tmp_path / "report" / "deploy-out.ipynb"; out.parent.mkdir()
@@ -74,9 +75,10 @@ def test_papermill_end_to_end(canary_hub, tiny_model_dir, training_fixtures, tmp
     _scan(tmp_path, captured.out, captured.err)
 
 
+@pytest.mark.slow
 def test_papermill_failure_is_readable(canary_hub, tmp_path):
     import papermill as pm
-    from voxtral_deploy.pipeline import notebook_path
+    from voxtral_deploy.batch import notebook_path
     tok = tmp_path / "canary-token"; tok.write_text(CANARY + "\n")
     out = tmp_path / "out.ipynb"
     with pytest.raises(pm.PapermillExecutionError) as ei:
@@ -88,9 +90,10 @@ def test_papermill_failure_is_readable(canary_hub, tmp_path):
     _scan(tmp_path, str(ei.value))
 
 
+@pytest.mark.slow
 def test_batch_three_entries_one_bad(canary_hub, tiny_model_dir, training_fixtures, tmp_path, monkeypatch, capfd):
     import yaml
-    from voxtral_deploy.pipeline import run_batch
+    from voxtral_deploy.batch import run_batch
     from huggingface_hub import HfApi
     monkeypatch.setenv("HF_TOKEN", CANARY)   # the kernels inherit it; no entry names a token
     batch = tmp_path / "batch.yaml"
@@ -122,8 +125,9 @@ def test_batch_three_entries_one_bad(canary_hub, tiny_model_dir, training_fixtur
     _scan(tmp_path, captured.out, captured.err, report.summary(), json.dumps(report.to_dict()))
 
 
+@pytest.mark.slow
 def test_batch_invalid_entry_does_not_stop_others(hub, tiny_model_dir, tmp_path, monkeypatch):
-    from voxtral_deploy.pipeline import run_batch
+    from voxtral_deploy.batch import run_batch
     from conftest import ALICE_WRITE
     tok = tmp_path / "tok"; tok.write_text(ALICE_WRITE)
     report = run_batch([{"model_dir": str(tiny_model_dir), "repo_id": "alice/ok-one", "endpoint": hub.endpoint,

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import ALICE_WRITE, ALICE_READ, BOB_WRITE
+from voxtral_deploy.testing import assert_no_secrets
 
 
 def _token_file(tmp_path: Path, token: str = ALICE_WRITE) -> Path:
@@ -18,19 +19,7 @@ def _token_file(tmp_path: Path, token: str = ALICE_WRITE) -> Path:
     return p
 
 
-def _files_under(root: Path):
-    return [p for p in root.rglob("*") if p.is_file()]
-
-
-def _assert_no_secret(paths, *texts, secrets=(ALICE_WRITE, ALICE_READ, BOB_WRITE), skip=()):
-    for p in paths:
-        if p in skip: continue
-        data = p.read_bytes()
-        for s in secrets:
-            assert s.encode() not in data, f"a token leaked into {p}"
-    for t in texts:
-        for s in secrets:
-            assert s not in t, "a token leaked into the output"
+SECRETS = (ALICE_WRITE, ALICE_READ, BOB_WRITE)
 
 
 @pytest.fixture
@@ -42,8 +31,12 @@ def config(hub, tiny_model_dir, training_fixtures, tmp_path):
                         metadata={"name": "Voxtral tiny", "languages": ["fr"]}, timeout=300)
 
 
+@pytest.mark.slow
+@pytest.mark.space
 def test_deploy_end_to_end(config, api, hub, tmp_path, capfd, tiny_model_dir, training_fixtures):
-    from voxtral_deploy.pipeline import deploy, status, status_summary, DeploymentRecord
+    from voxtral_deploy.pipeline import deploy
+    from voxtral_deploy.record import DeploymentRecord
+    from voxtral_deploy.status import status, status_summary
     from voxtral_deploy.core import PrintProgress
     rec = deploy(config, progress=PrintProgress())
     assert rec and rec.status == "ok"
@@ -78,9 +71,11 @@ def test_deploy_end_to_end(config, api, hub, tmp_path, capfd, tiny_model_dir, tr
     assert status("spaces/alice/voxtral-tiny-demo", endpoint=hub.endpoint)["type"] == "space"
     assert "answers HTTP 200" in status_summary(ss)
     out = capfd.readouterr()
-    _assert_no_secret(_files_under(tmp_path / "records"), out.out, out.err, json.dumps(ms), json.dumps(ss))
+    assert_no_secrets(tmp_path / "records", out.out, out.err, json.dumps(ms), json.dumps(ss), secrets=SECRETS)
 
 
+@pytest.mark.slow
+@pytest.mark.space
 def test_redeploy_unchanged_keeps_commits(config, api):
     from voxtral_deploy.pipeline import deploy
     first = deploy(config, progress=False)
@@ -132,6 +127,8 @@ def test_adapter_with_a_local_base_is_refused_before_publishing(config, api, tin
     assert any("local path" in w for w in rec.warnings), rec.warnings
 
 
+@pytest.mark.slow
+@pytest.mark.space
 def test_demo_serves_the_int4_variant(config, api, hub, tmp_path):
     "quantize='int4' with space_variant='int4': the Space serves int4/ at the published commit, bitsandbytes included."
     from voxtral_deploy.pipeline import deploy, plan
@@ -162,6 +159,8 @@ def test_private_model_plan_names_secret_not_value(config, api, tmp_path):
     assert ALICE_READ not in dumped and ALICE_WRITE not in dumped
 
 
+@pytest.mark.slow
+@pytest.mark.space
 def test_space_failure_keeps_the_model_commit(config, api, hub, tmp_path, tiny_model_dir):
     from voxtral_deploy.pipeline import deploy, PipelineError
     from voxtral_deploy.core import SpaceBuildError
@@ -189,7 +188,7 @@ def test_space_failure_keeps_the_model_commit(config, api, hub, tmp_path, tiny_m
     on_disk = json.loads(Path(rec.path).read_text())
     assert on_disk["status"] == "failed" and on_disk["model"]["commit"] == new_commit
     assert "was NOT deployed" in on_disk["published"]
-    _assert_no_secret(_files_under(tmp_path / "records"), str(e))
+    assert_no_secrets(tmp_path / "records", str(e), secrets=SECRETS)
 
 
 def test_inspect_failure_publishes_nothing(config, api, tmp_path):
@@ -224,7 +223,7 @@ def test_deploy_from_yaml_file(hub, tiny_model_dir, tmp_path, api):
 
 
 def test_ci_workflow_parses_and_holds_no_token(tmp_path, monkeypatch):
-    from voxtral_deploy.pipeline import write_ci_workflow
+    from voxtral_deploy.batch import write_ci_workflow
     monkeypatch.setenv("HF_TOKEN", ALICE_WRITE)
     p = write_ci_workflow(tmp_path / ".github/workflows/deploy-voxtral.yml", config="deploy.yaml", on_push=True)
     wf = yaml.safe_load(p.read_text())
@@ -238,8 +237,10 @@ def test_ci_workflow_parses_and_holds_no_token(tmp_path, monkeypatch):
     assert ALICE_WRITE not in p.read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.space
 def test_quickstart_exit_after_check(tmp_path):
-    from voxtral_deploy.pipeline import quickstart
+    from voxtral_deploy.quickstart import quickstart
     out = io.StringIO()
     res = quickstart(tmp_path / "demo", exit_after_check=True, out=out)
     text = out.getvalue()
@@ -260,6 +261,7 @@ def test_quickstart_exit_after_check(tmp_path):
     assert not left, [p.pid for p in left]
 
 
+@pytest.mark.slow
 def test_deploy_with_int4_variant(config, api, tmp_path):
     pytest.importorskip("bitsandbytes")
     from voxtral_deploy.pipeline import deploy, plan
@@ -276,8 +278,10 @@ def test_deploy_with_int4_variant(config, api, tmp_path):
         "int4" in (tmp_path / "dl" / "README.md").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.space
 def test_quickstart_with_a_given_model(tmp_path, tiny_model_dir):
-    from voxtral_deploy.pipeline import quickstart
+    from voxtral_deploy.quickstart import quickstart
     res = quickstart(tmp_path / "demo", model_dir=tiny_model_dir, exit_after_check=True, out=io.StringIO())
     assert res.ok and res.record.model["repo_id"] == "local/tiny-voxtral"
     assert not (tmp_path / "demo" / "model").exists()
@@ -285,10 +289,12 @@ def test_quickstart_with_a_given_model(tmp_path, tiny_model_dir):
     assert "training_results.json" not in res.record.model["files_uploaded"]
 
 
+@pytest.mark.slow
+@pytest.mark.space
 def test_quickstart_serves_until_interrupted(tmp_path):
     "Without exit_after_check the demo stays up (the app answers) until SIGINT, which stops the app and the hub."
     import os, re, signal, subprocess, sys, time, urllib.request
-    code = ("from voxtral_deploy.pipeline import quickstart; "
+    code = ("from voxtral_deploy.quickstart import quickstart; "
             f"r = quickstart({str(tmp_path / 'demo')!r}); print('returned', r.ok, flush=True)")
     proc = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "HF_HUB_DISABLE_XET": "1"})

@@ -22,6 +22,8 @@ def _widget_values(wz):
     return [str(v.value) for v in vars(wz).values() if isinstance(v, w.ValueWidget)]
 
 
+@pytest.mark.slow
+@pytest.mark.space
 def test_wizard_end_to_end(canary_hub, tiny_model_dir, training_fixtures, tmp_path, capfd):
     from voxtral_deploy.wizard import DeployWizard
     from huggingface_hub import HfApi

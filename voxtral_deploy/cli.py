@@ -4,13 +4,25 @@
 
 # %% ../nbs/70_cli.ipynb #4be2cdf4
 from __future__ import annotations
-import argparse, json, logging, os, sys, traceback
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+import argparse, json, logging, sys, traceback
+from dataclasses import dataclass
+from typing import Callable
+
+from huggingface_hub.errors import HfHubHTTPError
 
 from . import __version__
-from .core import VoxtralDeployError, redact, redact_obj, install_log_redaction, resolve_token, PrintProgress
+from .core import (VoxtralDeployError, InvalidInputError, SpaceBuildError, ModelMetadata, SpaceBranding, PrintProgress,
+                                 TqdmProgress, atomic_write_text, install_log_redaction, read_token_file, redact, redact_obj, resolve_token)
+from .artifacts import inspect_model, load_training_config
+from .testing import make_tiny_voxtral
+from .card import render_card
+from .localhub import serve_forever
+from .publish import HuggingFacePusher
+from .space import DemoSpaceDeployer
+from .pipeline import PipelineError, config_from_parameters, deploy, plan
+from .status import status, status_summary
+from .batch import run_batch, write_ci_workflow
+from .quickstart import quickstart
 
 # %% auto #0
 __all__ = ['Handler', 'SUBCOMMANDS', 'CommandResult', 'build_parser', 'main']
@@ -34,15 +46,12 @@ def _add_common(p: argparse.ArgumentParser, *, token: bool = False) -> argparse.
 
 # %% ../nbs/70_cli.ipynb #7293d4ec
 def _cmd_make_tiny_model(args) -> CommandResult:
-    from voxtral_deploy.testing import make_tiny_voxtral
-    from voxtral_deploy.artifacts import inspect_model
     d = make_tiny_voxtral(args.dir, seed=args.seed)
     a = inspect_model(d)
     return CommandResult({"model_dir": str(d), "num_parameters": a.num_parameters, "files": a.files},
                          f"Tiny Voxtral written to {d} ({a.num_parameters:,} parameters, {len(a.files)} files)")
 
 def _cmd_inspect(args) -> CommandResult:
-    from voxtral_deploy.artifacts import inspect_model
     a = inspect_model(args.dir)
     return CommandResult(a.to_dict() | {"config": None} if not args.full else a.to_dict(), a.summary())
 
@@ -59,8 +68,6 @@ def _args_card(p):
     p.add_argument("-o", "--output", metavar="FILE", help="write the card to FILE instead of stdout")
 
 def _cmd_card(args) -> CommandResult:
-    from voxtral_deploy.card import render_card
-    from voxtral_deploy.core import ModelMetadata, atomic_write_text
     meta = ModelMetadata(name=args.name) if args.name else None
     text = render_card(args.dir, training_config=args.training_config, results=args.results, metadata=meta, repo_id=args.repo_id,
                        base_model=args.base_model, languages=args.language, license=args.license)
@@ -82,7 +89,6 @@ def _args_hub(p):
     s.add_argument("--space-install", action="store_true", help="pip install each Space's requirements into a venv instead of checking them against this environment")
 
 def _cmd_hub(args) -> CommandResult:
-    from voxtral_deploy.localhub import serve_forever
     serve_forever(args.root, host=args.host, port=args.port, tokens=args.tokens, print_json=args.json, space_install=args.space_install)
     return CommandResult({}, "")
 
@@ -102,17 +108,13 @@ def _args_publish(p):
 
 def _load_metadata(path):
     if not path: return None
-    from voxtral_deploy.artifacts import load_training_config
-    from voxtral_deploy.core import ModelMetadata
     return ModelMetadata.from_dict(load_training_config(path))
 
 def _progress(args):
     "Progress on stderr (stdout stays for the result): a tqdm bar in a terminal, one line per event otherwise."
-    from voxtral_deploy.core import TqdmProgress
     return TqdmProgress() if sys.stderr.isatty() else PrintProgress()
 
 def _cmd_publish(args) -> CommandResult:
-    from voxtral_deploy.publish import HuggingFacePusher
     pusher = HuggingFacePusher(args.dir, args.repo_id, token=args.token, endpoint=args.endpoint, private=args.private,
                                metadata=_load_metadata(args.metadata), progress=_progress(args))
     res = pusher.push_model(args.training_config, args.results, card=not args.no_card, quantize=args.quantize, tag=args.tag,
@@ -142,8 +144,6 @@ def _args_space(p):
     p.add_argument("--dry-run", action="store_true", help="print what would change and write nothing")
 
 def _cmd_space(args) -> CommandResult:
-    from voxtral_deploy.core import SpaceBranding, read_token_file
-    from voxtral_deploy.space import DemoSpaceDeployer
     branding = SpaceBranding(title=args.title, description=args.description) if (args.title or args.description) else None
     d = DemoSpaceDeployer(args.token, model_id=args.model_id, space_name=args.space_id, endpoint=args.endpoint, hardware=args.hardware,
                           private=args.private, model_revision=args.model_revision, subfolder=args.subfolder,
@@ -151,7 +151,7 @@ def _cmd_space(args) -> CommandResult:
                           allow_write_token=args.allow_write_token, branding=branding, examples_dir=args.examples, progress=_progress(args))
     if args.dry_run:
         plan = d.plan()
-        return CommandResult(plan, json.dumps(plan, indent=2, default=str))
+        return CommandResult(plan.to_dict(), plan.summary())
     res = d.deploy(wait=not args.no_wait, timeout=args.timeout, smoke_check=not args.no_smoke_check, on_failure=args.on_failure)
     smoke = f"; smoke transcription {res.smoke.text[:60]!r}" if res.smoke else ""
     return CommandResult(res.to_dict(), f"{res.url}: {res.stage} at {res.host or '(no host yet)'}"
@@ -176,20 +176,17 @@ def _args_deploy(p):
     p.add_argument("--dry-run", action="store_true", help="print what would change on the Hub and write nothing")
 
 def _deploy_config(args):
-    from voxtral_deploy.pipeline import config_from_parameters
     params = dict(model_dir=args.dir, repo_id=args.repo_id, endpoint=args.endpoint, token_file=args.token_file, training_config=args.training_config,
                   results=args.results, private=args.private, quantize=args.quantize, space_id=args.space_id,
                   space_variant=args.space_variant, hardware=args.hardware,
                   space_token_file=args.space_token_file, timeout=args.timeout, record_dir=args.record_dir)
     if args.no_space: params["space"] = False
     cfg = config_from_parameters(args.config, **params)
-    from voxtral_deploy.core import InvalidInputError
     if not cfg.model_dir or not cfg.repo_id:
         raise InvalidInputError("deploy needs a model folder and a repo id: `voxtral-deploy deploy DIR --repo-id ID`, or model_dir and repo_id in --config.")
     return cfg
 
 def _cmd_deploy(args) -> CommandResult:
-    from voxtral_deploy.pipeline import PipelineError, deploy, plan
     cfg = _deploy_config(args)
     if args.dry_run:
         pl = plan(cfg, token=args.token, progress=_progress(args))
@@ -208,7 +205,6 @@ def _args_status(p):
     p.add_argument("--space", action="store_true", help="the id is a Space")
 
 def _cmd_status(args) -> CommandResult:
-    from voxtral_deploy.pipeline import status, status_summary
     d = status(args.repo, endpoint=args.endpoint, token=args.token, repo_type="space" if args.space else None)
     return CommandResult(d, status_summary(d))
 
@@ -219,7 +215,6 @@ def _args_batch(p):
     p.add_argument("--report-dir", metavar="DIR", help="where executed notebooks and the summary go")
 
 def _cmd_batch(args) -> CommandResult:
-    from voxtral_deploy.pipeline import run_batch
     rep = run_batch(args.file, parallel=args.parallel, report_dir=args.report_dir, progress=None if args.json else PrintProgress())
     return CommandResult(rep.to_dict(), rep.summary())
 
@@ -233,7 +228,6 @@ def _args_ci_init(p):
     p.add_argument("--force", action="store_true", help="overwrite an existing workflow")
 
 def _cmd_ci_init(args) -> CommandResult:
-    from voxtral_deploy.pipeline import write_ci_workflow
     path = write_ci_workflow(args.output, config=args.config, on_push=args.on_push, branch=args.branch,
                              secret_name=args.secret_name, overwrite=args.force)
     return CommandResult({"path": str(path)}, f"Workflow written to {path}. Add a write token as the repository secret "
@@ -247,7 +241,6 @@ def _args_quickstart(p):
     p.add_argument("--exit-after-check", action="store_true", help="exit after the smoke check instead of serving until Ctrl-C")
 
 def _cmd_quickstart(args) -> CommandResult:
-    from voxtral_deploy.pipeline import quickstart
     res = quickstart(args.workdir, model_dir=args.model, port=args.port, exit_after_check=args.exit_after_check,
                      out=sys.stderr if args.json else None)
     return CommandResult(res.to_dict(), "")
@@ -287,17 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 # %% ../nbs/70_cli.ipynb #556aaa8b
-def _hub_error_types() -> tuple:
-    try:
-        from huggingface_hub.errors import HfHubHTTPError
-        return (HfHubHTTPError,)
-    except ImportError: return ()
+def _headline(e: BaseException) -> str:
+    "The error on one line: a Space build's or a deployment's `summary` (their logs are left to --json/--debug), else the message."
+    text = e.summary if isinstance(e, (SpaceBuildError, PipelineError)) else str(e)
+    return " ".join(l.strip() for l in redact(text).splitlines() if l.strip()) or type(e).__name__
 
 def _fail(args, e: BaseException, code: int) -> int:
     msg = redact(str(e)).strip() or type(e).__name__
-    first = " ".join(l.strip() for l in msg.split("--- last log lines ---")[0].splitlines() if l.strip())  # one line, logs left to --json/--debug
     if getattr(args, "debug", False): traceback.print_exc()
-    print(f"error: {first}", file=sys.stderr)
+    print(f"error: {_headline(e)}", file=sys.stderr)
     if getattr(args, "json", False): print(json.dumps({"error": msg, "type": type(e).__name__}))
     return code
 
@@ -313,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     try: res = args.func(args)
     except KeyboardInterrupt: print("interrupted", file=sys.stderr); return 130
     except (VoxtralDeployError, OSError) as e: return _fail(args, e, 1)
-    except _hub_error_types() as e: return _fail(args, e, 1)
+    except HfHubHTTPError as e: return _fail(args, e, 1)
     if not res.data and not res.text: return 0  # long-running commands (hub serve) print for themselves
     if args.json: print(json.dumps(redact_obj(res.data), default=str))
     elif res.text: print(redact(res.text))
