@@ -74,8 +74,9 @@ class SpaceBuildError(VoxtralDeployError, RuntimeError):
                  logs: Iterable[str] = (),       # build/run log lines (redacted); the last 20 are appended to the text
                  space_id: str | None = None,    # the Space, e.g. "alice/voxtral-demo"
                  summary: str | None = None,     # one line saying what happened (default: `message` on one line)
-                 rolled_back: bool = False):     # whether the Space was put back on its previous good revision
-        self.stage, self.space_id, self.rolled_back = stage, space_id, bool(rolled_back)
+                 rolled_back: bool = False,      # whether the Space was put back on its previous good revision
+                 failed_commit: str | None = None):  # the Space commit that failed (the one rolled back from)
+        self.stage, self.space_id, self.rolled_back, self.failed_commit = stage, space_id, bool(rolled_back), failed_commit
         self.logs = [redact(l) for l in logs]
         self.summary = redact(" ".join((summary or message).split()))
         tail = "\n".join(self.logs[-20:])

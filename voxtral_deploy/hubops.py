@@ -79,9 +79,10 @@ def remote_files(api: HfApi,                     # the client (its endpoint and 
                  *,
                  repo_type: str = "model",       # "model", "dataset" or "space"
                  revision: str | None = None,    # branch, tag or commit (default: main)
+                 token: str | bool | None = None,  # a token other than the client's (None: the client's)
                  ) -> dict[str, RemoteFile]:
     "Every file of `repo_id` at `revision` (path -> `RemoteFile`), listed with retries."
-    entries = with_retries(lambda: list(api.list_repo_tree(repo_id, recursive=True, revision=revision, repo_type=repo_type)),
+    entries = with_retries(lambda: list(api.list_repo_tree(repo_id, recursive=True, revision=revision, repo_type=repo_type, token=token)),
                            what=f"list the files of {repo_id}")
     return {e.path: RemoteFile(e.path, size=getattr(e, "size", None), blob_id=getattr(e, "blob_id", None), sha256=_lfs_sha256(e))
             for e in entries if isinstance(e, RepoFile)}
