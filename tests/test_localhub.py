@@ -9,6 +9,7 @@ from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, Reposito
 
 from conftest import ALICE_READ, ALICE_WRITE, BOB_WRITE, TOKENS
 from voxtral_deploy.localhub import LocalHub
+from voxtral_deploy.testing import assert_no_secrets
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -50,7 +51,8 @@ def test_generated_token_file(tmp_path, caplog):
         assert hub.token_file.exists() and (hub.token_file.stat().st_mode & 0o777) == 0o600
         tok = hub.token
         assert HfApi(endpoint=hub.endpoint, token=tok).whoami()["name"] == "local"
-        assert str(hub.token_file) in caplog.text and tok not in caplog.text
+        assert str(hub.token_file) in caplog.text
+        assert_no_secrets(caplog.text, secrets=[tok])
     with LocalHub(tmp_path / "h") as hub2:  # a restart keeps the token
         assert hub2.token == tok
 
@@ -381,7 +383,7 @@ def test_hf_cli(hub, tmp_path):
     r = run("repos", "tag", "create", "alice/cli", "v1"); assert r.returncode == 0, r.stderr
     r = run("download", "alice/cli", "w.bin", "--revision", "v1", "--local-dir", str(tmp_path / "out")); assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "w.bin").read_bytes() == f.read_bytes()
-    assert ALICE_WRITE not in r.stdout + r.stderr
+    assert_no_secrets(r.stdout, r.stderr, secrets=[ALICE_WRITE])
     HfApi(endpoint=hub.endpoint, token=ALICE_WRITE).model_info("alice/cli", revision="v1")
 
 
@@ -420,6 +422,7 @@ def test_space_reaches_running(api, hub, tmp_path):
     assert set(api.get_space_secrets("alice/ok")) == {"MY_SECRET"} and api.get_space_variables("alice/ok")["GREETING"].value == "hi"
     assert any("app starting" in l for l in api.fetch_space_logs("alice/ok"))
     assert any("requirements" in l for l in api.fetch_space_logs("alice/ok", build=True))
+    assert_no_secrets(hub.root, secrets=["s3cr3t-value"])  # Space secrets live in the hub's memory only
     pid = hub.space("alice/ok").proc.pid
     # a variable change restarts the app with the new value
     api.add_space_variable("alice/ok", "GREETING", "hello")
