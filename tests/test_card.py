@@ -211,3 +211,92 @@ def test_snippet_transcribes_with_tiny_model(tiny_model_dir, clip_path, training
     line = next(l for l in out.stdout.splitlines() if l.startswith("TRANSCRIPTION="))
     result = json.loads(line.split("=", 1)[1])
     assert result["type"] == "str"
+
+
+# -- a measured evaluation ---------------------------------------------------------------------------
+# References with what breaks a markdown table: a pipe, a line break, HTML and emphasis.
+EVAL_TEXTS = ["one two", "three | four", "five\nsix", "<b>seven</b> *eight*", "nine"]
+
+
+@pytest.fixture(scope="module")
+def base_model_dir(tmp_path_factory) -> Path:
+    "A second random tiny Voxtral (another seed): the 'base' the fine-tuned one is compared with."
+    from voxtral_deploy.testing import make_tiny_voxtral
+    return make_tiny_voxtral(tmp_path_factory.mktemp("base") / "base-voxtral", seed=1)
+
+
+def _eval_helpers():
+    pytest.importorskip("jiwer"); pytest.importorskip("whisper_normalizer")
+    from test_evaluate import _audiofolder, _parquet_bytes
+    return _audiofolder, _parquet_bytes
+
+
+def _table_rows(text: str, header: str) -> list[list[str]]:
+    "The body rows of the table whose header line starts with `header`, cells split on unescaped pipes."
+    lines = text.split("\n" + header, 1)[1].splitlines()[2:]
+    rows = lines[:next((i for i, l in enumerate(lines) if not l.startswith("|")), len(lines))]
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", l)[1:-1]] for l in rows]
+
+
+def test_card_with_evaluation_round_trips_through_the_local_hub(hub, api, tiny_model_dir, base_model_dir, training_fixtures, tmp_path):
+    import unicodedata
+    from huggingface_hub import CommitOperationAdd
+    from conftest import ALICE_WRITE
+    from voxtral_deploy.evaluate import evaluate, load_eval_set
+    _audiofolder, _parquet_bytes = _eval_helpers()
+    api.create_repo("alice/words-eval", repo_type="dataset")
+    sha = api.create_commit("alice/words-eval", [CommitOperationAdd("data/test-00000-of-00001.parquet", _parquet_bytes(_audiofolder(tmp_path / "words", EVAL_TEXTS)))],
+                            commit_message="eval set", repo_type="dataset").oid
+    eval_set = load_eval_set("alice/words-eval", split="test", endpoint=hub.endpoint, token=ALICE_WRITE)
+    ev = evaluate(tiny_model_dir, eval_set, base_model=base_model_dir, language="en", batch_size=2, max_new_tokens=8)
+    text = render_card(tiny_model_dir, training_config=training_fixtures["training_config"], results=training_fixtures["trainer_state"],
+                       repo_id=REPO, endpoint=hub.endpoint, evaluation=ev)
+    validate_card(text, endpoint=hub.endpoint)  # our checks and the hub's validate-yaml
+    api.create_repo(REPO)
+    api.upload_file(path_or_fileobj=text.encode(), path_in_repo="README.md", repo_id=REPO)
+    loaded = ModelCard.load(api.hf_hub_download(REPO, "README.md", cache_dir=tmp_path / "dl"))
+    assert str(loaded) == text and RepoCard(str(loaded)).data.to_dict() == RepoCard(text).data.to_dict()
+    # model-index: the measured results only, with the dataset's split, revision and the source
+    [result] = loaded.data.to_dict()["model-index"][0]["results"]
+    assert result["dataset"] == {"type": "alice/words-eval", "name": "alice/words-eval", "split": "test", "revision": sha}
+    assert result["source"] == {"name": "voxtral-deploy evaluate", "url": f"{hub.endpoint}/{REPO}/blob/main/eval_results.json"}
+    assert {m["type"]: m["value"] for m in result["metrics"]} == {"wer": ev.wer, "cer": ev.model.scores["cer"]}
+    assert {(e.metric_type, e.dataset_revision) for e in loaded.data.eval_results} == {("wer", sha), ("cer", sha)}
+    # the body: the eval set, the table with the base row and the difference, the normalizer
+    assert text.index("## Evaluation") < text.index("## Results") and "Reported by the trainer" in text
+    assert "| WER (%) | 12.31 | 12.31 |" in text  # the trainer's table stays, labelled
+    assert f"[alice/words-eval]({hub.endpoint}/datasets/alice/words-eval)" in text and f"[`{sha[:12]}`]" in text
+    assert "| **Split** | test |" in text and "| **Clips** | 5 |" in text and "| **Config** | [More Information Needed] |" in text
+    rows = {r[0]: r[1:] for r in _table_rows(text, "| model | WER (%) |")}
+    assert list(rows) == ["this model", "base: base-voxtral", "difference (this model - base)"]
+    assert rows["this model"][:3] == [f"{ev.wer:.2f}", f"{ev.model.scores['cer']:.2f}", f"{ev.model.scores['wer_raw']:.2f}"]
+    assert rows["base: base-voxtral"][0] == f"{ev.base.scores['wer']:.2f}"
+    assert rows["difference (this model - base)"][0] == f"{ev.delta_wer:+.2f}"
+    assert "Whisper English normalizer" in text and "Open ASR Leaderboard" in text
+    # the five worst clips, user text escaped so the table keeps its five columns
+    worst = _table_rows(text, "| clip | reference | hypothesis |")
+    assert len(worst) == 5 and all(len(r) == 5 for r in worst)
+    refs = {r[0]: r[1] for r in worst}
+    assert refs["clip1.wav"] == "three \\| four" and refs["clip2.wav"] == "five six"
+    assert refs["clip3.wav"] == "\\<b\\>seven\\</b\\> \\*eight\\*"
+    assert [r[3] for r in worst] == [f"{w['wer']:.2f}" for w in ev.worst(5)]
+    assert not [c for c in text if unicodedata.category(c) == "Cc" and c != "\n"]  # random-model bytes made visible
+    assert str(tiny_model_dir) not in text and str(base_model_dir) not in text  # local paths stay off the card
+
+
+def test_card_with_local_evaluation_and_no_trainer_results(fake_dir, tiny_model_dir, tmp_path):
+    from voxtral_deploy.evaluate import evaluate
+    _audiofolder, _ = _eval_helpers()
+    ev = evaluate(tiny_model_dir, _audiofolder(tmp_path / "words" / "test", EVAL_TEXTS).parent, language="en", max_new_tokens=8)
+    v = card_variables(inspect_model(fake_dir), repo_id=REPO, evaluation=ev)
+    json.dumps(v)  # still serializable, for `voxtral-deploy card --json`
+    text = ModelCardGenerator().generate_model_card(v)
+    card = validate_card(text)
+    assert {(e.metric_type, e.dataset_type, e.dataset_split, e.dataset_revision, e.source_name) for e in card.data.eval_results} == \
+           {("wer", "words", "test", None, "voxtral-deploy evaluate"), ("cer", "words", "test", None, "voxtral-deploy evaluate")}
+    assert "| **Dataset** | words |" in text and "| **Revision** | [More Information Needed] |" in text
+    assert "the measured ones are under Evaluation above" in text and "no evaluation results" not in text
+    assert "difference" not in text and "base WER" not in text and "base:" not in text
+    assert "None" not in _prose(RepoCard(text).text)
+    with pytest.raises(InvalidInputError, match="EvalResult that evaluate"):
+        card_variables(inspect_model(fake_dir), evaluation={"wer": 12.0})

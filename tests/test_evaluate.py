@@ -91,6 +91,7 @@ def test_reported_wer_is_jiwers_on_the_saved_predictions(audiofolder, tiny_model
     out = res.save(tmp_path / "results")
     saved = json.loads(out[0].read_text())
     preds = [json.loads(l) for l in out[1].read_text().splitlines()]
+    assert res.files() == {p.relative_to(tmp_path / "results").as_posix(): p.read_bytes() for p in out}  # what the publisher commits
     assert [p["reference"] for p in preds] == TEXTS and len(preds) == saved["dataset"]["num_samples"]
     norm = text_normalizer("en")
     assert saved["wer"] == round(100 * jiwer.wer([norm(p["reference"]) for p in preds], [norm(p["hypothesis"]) for p in preds]), 2)

@@ -434,3 +434,50 @@ def test_progress_reports_steps_and_bytes(hub, api, model_copy, monkeypatch):
     byte_events = [e for e in events if e.status == "progress"]
     assert byte_events and byte_events[-1].total == r.plan.bytes_to_send and byte_events[-1].current > 0
     assert events[0].status == "start" and events[-1].status == "done" and events[-1].data["commit"] == r.commit_oid
+
+
+# -- a measured evaluation ---------------------------------------------------------------------------
+
+def test_publish_with_evaluation_then_download_results(hub, api, model_copy, training_fixtures, tmp_path, cache_file):
+    pytest.importorskip("jiwer"); pytest.importorskip("whisper_normalizer")
+    import dataclasses
+    from huggingface_hub import ModelCard
+    from test_evaluate import TEXTS, _audiofolder
+    from voxtral_deploy.evaluate import EVAL_RESULTS_FILE, PREDICTIONS_FILE, evaluate
+    cfg, state = training_fixtures["training_config"], training_fixtures["trainer_state"]
+    ev = evaluate(model_copy, _audiofolder(tmp_path / "words"), language="en", batch_size=2, max_new_tokens=8)
+    eval_files = {EVAL_RESULTS_FILE, PREDICTIONS_FILE}
+    planned = plan_push(model_copy, REPO, cfg, state, token=ALICE_WRITE, endpoint=hub.endpoint, evaluation=ev)
+    assert eval_files <= set(planned.add) and head(api) is None
+    with pytest.raises(InvalidInputError, match="EvalResult that evaluate"):
+        pusher(hub, model_copy).push_model(cfg, state, evaluation={"wer": 12.0})
+    assert head(api) is None
+    r = pusher(hub, model_copy, cache=cache_file).push_model(cfg, state, evaluation=ev)
+    assert r.committed and eval_files <= set(r.files_uploaded) and n_commits(api) == 2 and r.warnings == []
+    dl = lambda f, d="dl": Path(api.hf_hub_download(REPO, f, cache_dir=tmp_path / d)).read_bytes()
+    saved = ev.save(tmp_path / "saved")  # the published files are the bytes `save` writes
+    assert dl(EVAL_RESULTS_FILE) == saved[0].read_bytes() and dl(PREDICTIONS_FILE) == saved[1].read_bytes()
+    results = json.loads(dl(EVAL_RESULTS_FILE))
+    assert results["wer"] == ev.wer and results["dataset"]["num_samples"] == len(TEXTS) and results["rtfx"] > 0
+    assert [json.loads(l)["reference"] for l in dl(PREDICTIONS_FILE).decode().splitlines()] == TEXTS
+    card = ModelCard.load(api.hf_hub_download(REPO, "README.md", cache_dir=tmp_path / "dl"))
+    assert "## Evaluation" in card.text and {e.metric_type for e in card.data.eval_results} == {"wer", "cer"}
+    assert card.data.eval_results[0].source_url == f"{hub.endpoint}/{REPO}/blob/main/{EVAL_RESULTS_FILE}"
+    # the same evaluation again: no commit, nothing sent
+    again = pusher(hub, model_copy, cache=cache_file).push_model(cfg, state, evaluation=ev)
+    assert not again.committed and again.bytes_sent == 0 and n_commits(api) == 2 and eval_files <= set(again.files_unchanged)
+    # without an evaluation: the eval files stay (only the card changes), no warning since the model is unchanged
+    plain = pusher(hub, model_copy, cache=cache_file).push_model(cfg, state)
+    assert plain.committed and plain.files_uploaded == ["README.md"] and plain.files_deleted == [] and plain.warnings == []
+    assert eval_files <= remote_files(api) and "## Evaluation" not in plain.card
+    # a new evaluation replaces them
+    newer = dataclasses.replace(ev, created="2030-01-01T00:00:00Z")
+    r2 = pusher(hub, model_copy, cache=cache_file).push_model(cfg, state, evaluation=newer)
+    assert sorted(r2.files_uploaded) == ["README.md", EVAL_RESULTS_FILE]  # the predictions did not change
+    assert json.loads(dl(EVAL_RESULTS_FILE, "dl2"))["created"] == "2030-01-01T00:00:00Z"
+    # the model changes and no evaluation comes with it: the old results stay, and the result says they are stale
+    gen = json.loads((model_copy / "generation_config.json").read_text())
+    (model_copy / "generation_config.json").write_text(json.dumps({**gen, "max_new_tokens": 77}))
+    stale = pusher(hub, model_copy, cache=cache_file).push_model(cfg, state)
+    assert "generation_config.json" in stale.files_uploaded and stale.files_deleted == [] and eval_files <= remote_files(api)
+    assert any("measured an earlier version" in w and EVAL_RESULTS_FILE in w for w in stale.warnings)

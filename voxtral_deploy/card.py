@@ -10,12 +10,13 @@ from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import EvalResult as HubEvalResult, ModelCard, ModelCardData
 
 import voxtral_deploy
 from .core import InvalidInputError, ModelMetadata, TemplateError, human_bytes, redact
 from .artifacts import (ModelArtifacts, TrainingResults, inspect_model, load_training_config,
                                       load_training_results, _parse_json_or_yaml)
+from .evaluate import EVAL_RESULTS_FILE, PREDICTIONS_FILE, EvalResult
 
 # %% auto #0
 __all__ = ['ISO_639_1', 'MISSING', 'HUB_URL', 'VOXTRAL_CITATION', 'CARD_DEFAULTS', 'templates_dir', 'check_language',
@@ -74,6 +75,7 @@ def language_name(
 # %% ../nbs/20_card.ipynb #627c8276
 MISSING = "[More Information Needed]"
 HUB_URL = "https://huggingface.co"
+_PROJECT_URL = "https://github.com/voxtral-deploy/voxtral-deploy"
 VOXTRAL_CITATION = """@misc{liu2025voxtral,
   title         = {Voxtral},
   author        = {Liu, Alexander H. and others},
@@ -92,7 +94,7 @@ CARD_DEFAULTS: dict[str, Any] = dict(
     adapter=None, processor_in_repo=True, quantized_variants=[], int4_subfolder=None,
     datasets=[], dataset=None, dataset_is_hub=False, dataset_config=None, train_split=None, eval_dataset=None, eval_split=None,
     training_known=False, hyperparameters=[], lora_text=None, epochs=None, steps=None, hardware=None,
-    eval_results=[], results_table=[], wer_percent=True, metrics_converted=False, results_in_index=False,
+    eval_results=[], results_table=[], wer_percent=True, metrics_converted=False, results_in_index=False, evaluation=None,
     loss_curve=[], loss_columns=[], space_id=None, space_url=None, framework_versions=[], citation=VOXTRAL_CITATION, MISSING=MISSING,
 )
 
@@ -105,6 +107,12 @@ def _known(v: Any) -> Any:
 def _oneline(v: Any) -> str: return " ".join(str(v).split())
 
 def _cell(v: Any) -> str: return _oneline(v).replace("|", "\\|")
+
+_MD_PUNCT = re.compile(r"([\\`*_\[\]<>#~&])")
+
+def _literal(v: Any) -> str:
+    "Text a person typed or a model wrote, shown as is: markdown punctuation escaped, control characters made visible."
+    return "".join(c if c.isprintable() or c.isspace() else "\ufffd" for c in _MD_PUNCT.sub(r"\\\1", str(v)))
 
 def _pyrepr(v: Any) -> str: return json.dumps(str(v))  # a JSON string is also a valid Python literal, in double quotes
 
@@ -132,21 +140,22 @@ def _card_env() -> SandboxedEnvironment:
     "A sandboxed jinja2 environment: undefined names fail, user text is never template code."
     env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
                                trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(known=_known, oneline=_oneline, cell=_cell, pyrepr=_pyrepr)
+    env.filters.update(known=_known, oneline=_oneline, cell=_cell, literal=_literal, pyrepr=_pyrepr)
     return env
 
 # %% ../nbs/20_card.ipynb #f7f4a517
-def _eval_results(rows: list[dict]) -> list[EvalResult]:
+def _eval_results(rows: list[dict]) -> list[HubEvalResult]:
     "`EvalResult`s (automatic speech recognition) for `eval_results` rows, each checked."
     evals = []
     for i, r in enumerate(rows):
         missing = [k for k in ("metric_type", "value", "dataset_type", "dataset_name") if not r.get(k) and r.get(k) != 0]
         if missing: raise InvalidInputError(f"eval_results[{i}] lacks {', '.join(missing)}: model-index needs the metric type and value and the dataset's id and name.")
-        evals.append(EvalResult(task_type="automatic-speech-recognition", task_name="Automatic Speech Recognition",
+        evals.append(HubEvalResult(task_type="automatic-speech-recognition", task_name="Automatic Speech Recognition",
                                 dataset_type=str(r["dataset_type"]), dataset_name=_oneline(r["dataset_name"]),
                                 dataset_config=r.get("dataset_config") or None, dataset_split=r.get("dataset_split") or None,
                                 metric_type=str(r["metric_type"]), metric_name=r.get("metric_name") or str(r["metric_type"]).upper(),
-                                metric_value=_finite(f"eval_results[{i}].value", r["value"])))
+                                metric_value=_finite(f"eval_results[{i}].value", r["value"]), dataset_revision=r.get("dataset_revision") or None,
+                                source_name=r.get("source_name") or None, source_url=r.get("source_url") or (_PROJECT_URL if r.get("source_name") else None)))
     return evals
 
 # %% ../nbs/20_card.ipynb #02bc7d9f
@@ -376,6 +385,40 @@ def _summary(name: str, base: str | None, langs: list[str], kind: str, dataset: 
             (". This repository holds a LoRA adapter for it." if kind == "adapter" else ".") +
             (f" It was trained on {dataset}." if dataset else ""))
 
+# %% ../nbs/20_card.ipynb #770c197d
+_NORMALIZERS = {"whisper-english": "the Whisper English normalizer (`EnglishTextNormalizer`)",
+                "whisper-basic": "the Whisper basic normalizer (`BasicTextNormalizer`)"}
+
+def _model_label(model_id: str, hub_url: str) -> str:
+    "A Hub id as a link, a local folder by its name only (paths stay off the card)."
+    if _HUB_ID.match(model_id) and "/" in model_id: return f"[{model_id}]({hub_url}/{model_id})"
+    return Path(model_id).name or model_id
+
+def _run_row(label: str, run) -> dict:
+    for k in ("wer", "cer", "wer_raw"): _finite(f"evaluation {label} {k}", run.scores.get(k))
+    return {"model": label, "wer": f"{run.scores['wer']:.2f}", "cer": f"{run.scores['cer']:.2f}",
+            "wer_raw": f"{run.scores['wer_raw']:.2f}", "rtfx": f"{run.rtfx:.1f}"}
+
+def _evaluation_vars(ev: EvalResult, hub_url: str, repo_id: str | None) -> dict:
+    "The Evaluation section's variables and the measured `model-index` rows for `ev`."
+    if not isinstance(ev, EvalResult):
+        raise InvalidInputError(f"evaluation must be the EvalResult that evaluate() returns, not {type(ev).__name__}.")
+    d, hub = ev.dataset_dict(), ev.eval_set.source == "hub"
+    rev = d["revision"]
+    rows = [_run_row("this model", ev.model)] + ([_run_row("base: " + _model_label(ev.base.model_id, hub_url), ev.base)] if ev.base else [])
+    src = f"{hub_url}/{repo_id}/blob/main/{EVAL_RESULTS_FILE}" if repo_id else _PROJECT_URL
+    worst = [{"id": w["id"], "reference": w["reference"], "hypothesis": w["hypothesis"], "wer": f"{w['wer']:.2f}",
+              "base_wer": f"{w['base_wer']:.2f}" if "base_wer" in w else None} for w in ev.worst(5)]
+    return {"eval_results": [{**e, "source_url": src} for e in ev.model_index()], "results_in_index": False, "evaluation": {
+        "dataset": d["name"], "dataset_url": f"{hub_url}/datasets/{d['name']}" if hub else None, "config": d["config"],
+        "split": d["split"], "revision": rev[:12] if rev else None,
+        "revision_url": f"{hub_url}/datasets/{d['name']}/tree/{rev}" if hub and rev else None, "clips": d["num_samples"],
+        "failed": d["failed_to_decode"], "audio": f"{d['audio_hours']:g} h ({ev.eval_set.audio_seconds / 60:.1f} min)",
+        "rows": rows, "delta_wer": f"{ev.delta_wer:+.2f}" if ev.base else None, "language": ev.language,
+        "normalizer": _NORMALIZERS.get(ev.model.scores.get("normalizer"), ev.model.scores.get("normalizer")),
+        "worst": worst, "results_url": src if repo_id else None,
+        "predictions_url": f"{hub_url}/{repo_id}/blob/main/{PREDICTIONS_FILE}" if repo_id else None}}
+
 # %% ../nbs/20_card.ipynb #5af7320a
 def card_variables(
     artifacts: ModelArtifacts,                   # the inspected model folder (`inspect_model`)
@@ -388,6 +431,7 @@ def card_variables(
     space_url: str | None = None,                # its URL (derived from `space_id` when left out)
     quantized_variants: list[dict] | None = None,  # e.g. [{"subfolder": "int4", "method": "bitsandbytes nf4", "size": 12345}]
     endpoint: str | None = None,                 # the Hub's address, for links (default https://huggingface.co)
+    evaluation: EvalResult | None = None,        # measured WER/CER (`evaluate`): the Evaluation section, and model-index
 ) -> dict:
     "Every template variable, filled from the real inputs (JSON-serializable)."
     meta = metadata if isinstance(metadata, ModelMetadata) else ModelMetadata.from_dict(metadata)
@@ -408,6 +452,7 @@ def card_variables(
     tags = ["voxtral", "speech", "audio"] + (["lora", "peft"] if kind == "adapter" else []) + \
            (["4-bit", "bitsandbytes"] if kind == "quantized" or int4 else []) + list(meta.tags)
     max_steps = cfg.get("max_steps") if isinstance(cfg.get("max_steps"), int) and cfg.get("max_steps") > 0 else None
+    ev = _evaluation_vars(evaluation, hub_url, repo_id) if evaluation is not None else {}
     relation_text = {"full": "Fine-tuned (full weights)", "adapter": "LoRA adapter (load it on the base model with PEFT)",
                      "quantized": f"Quantized ({qm or 'quantized weights'})"}[kind]
     return {
@@ -433,7 +478,7 @@ def card_variables(
         "epochs": _first(results.epochs if results else None, cfg.get("num_train_epochs")),
         "steps": _first(results.steps if results else None, max_steps),
         "hardware": _first(*(cfg.get(k) for k in ("hardware", "gpu", "gpus", "accelerator"))),
-        **_results_vars(results, d["eval_dataset"], d["eval_type"], d["eval_config"], d["eval_split"], name),
+        **_results_vars(results, d["eval_dataset"], d["eval_type"], d["eval_config"], d["eval_split"], name), **ev,
         "space_id": space_id, "space_url": space_url or (f"{hub_url}/spaces/{space_id}" if space_id else None),
         "framework_versions": _framework_versions(artifacts, cfg),
     }
@@ -511,6 +556,7 @@ def render_card(
     template_path: str | os.PathLike | None = None,  # another template
     endpoint: str | None = None,                # the Hub's address, for links
     validate: bool = True,                      # run `validate_card` on the result
+    evaluation: EvalResult | None = None,       # measured WER/CER (`evaluate`), shown and put in model-index
 ) -> str:
     "Inspect, gather and render: the model card text for `model_dir`."
     arts = model_dir if isinstance(model_dir, ModelArtifacts) else inspect_model(model_dir)
@@ -523,7 +569,7 @@ def render_card(
     over = {k: v for k, v in (("base_model", base_model), ("languages", languages), ("license", license)) if v}
     if over: meta = ModelMetadata.from_dict({**meta.to_dict(), **over})
     v = card_variables(arts, cfg, res, meta, repo_id=repo_id, space_id=space_id, space_url=space_url,
-                       quantized_variants=quantized_variants, endpoint=endpoint)
+                       quantized_variants=quantized_variants, endpoint=endpoint, evaluation=evaluation)
     content = ModelCardGenerator(template_path).generate_model_card(v)
     if validate: validate_card(content)
     return content

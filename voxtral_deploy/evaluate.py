@@ -14,7 +14,7 @@ import numpy as np
 from fastcore.basics import patch
 
 from .core import (InvalidInputError, MissingExtraError, ProgressCallback, atomic_write_text, emit,
-                                 is_local_endpoint, prefer_classic_lfs, redact_obj)
+                                 is_local_endpoint, prefer_classic_lfs, redact, redact_obj)
 from .hubops import with_retries
 from .inference import SAMPLE_RATE, AudioInputError, Transcriber, load_audio, normalize_language
 
@@ -372,12 +372,16 @@ def to_dict(self: EvalResult) -> dict:
     return redact_obj(d)
 
 @patch
+def files(self: EvalResult) -> dict[str, bytes]:
+    "The two result files, path in the model repo -> bytes, exactly as `save` writes them (the publisher commits these)."
+    results = json.dumps(self.to_dict(), indent=2) + "\n"
+    preds = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.predictions())
+    return {EVAL_RESULTS_FILE: redact(results).encode("utf-8"), PREDICTIONS_FILE: redact(preds).encode("utf-8")}
+
+@patch
 def save(self: EvalResult, folder: str | os.PathLike) -> list[Path]:
     "Write `eval_results.json` and `eval/predictions.jsonl` into `folder`; returns their paths."
-    folder = Path(folder)
-    a = atomic_write_text(folder / EVAL_RESULTS_FILE, json.dumps(self.to_dict(), indent=2) + "\n")
-    b = atomic_write_text(folder / PREDICTIONS_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.predictions()))
-    return [a, b]
+    return [atomic_write_text(Path(folder) / rel, data.decode("utf-8")) for rel, data in self.files().items()]
 
 # %% ../nbs/36_evaluate.ipynb #66dfe9b4
 @patch

@@ -21,9 +21,11 @@ from .core import (InvalidInputError, prefer_classic_lfs, http_status, is_transi
 from .artifacts import ModelArtifacts, TrainingResults, inspect_model
 from .hubops import RemoteFile, diff_files, remote_files, with_retries
 from .card import ModelCardGenerator, card_variables, validate_card
+from .evaluate import EVAL_RESULTS_FILE, PREDICTIONS_FILE, EvalResult
 from .quantize import INT4_FOLDER, quantize_int4, require_bitsandbytes
 from .publish_files import (HashCache, PublishFile, PushPlan, UploadCounter, add_operation, as_training_config,
-                                          as_training_results, default_hash_cache_path, is_owned_remote_file, training_files)
+                                          as_training_results, default_hash_cache_path, evaluation_files, is_owned_remote_file,
+                                          training_files)
 
 # %% auto #0
 __all__ = ['check_write_access', 'PushResult', 'HuggingFacePusher', 'plan_push']
@@ -248,13 +250,14 @@ def _remote_state(self: HuggingFacePusher, repo_id: str, tag: str | None) -> tup
 # %% ../nbs/30_publish.ipynb #13047c75
 @patch
 def _card(self: HuggingFacePusher, art: ModelArtifacts, cfg: dict | None, res: TrainingResults | None, repo_id: str,
-          quantized: list[dict], space: tuple, text: str | None = None, timings: dict | None = None) -> str:
+          quantized: list[dict], space: tuple, text: str | None = None, timings: dict | None = None,
+          evaluation: EvalResult | None = None) -> str:
     "The README.md to publish: `text` when given, else rendered here; checked by the Hub's YAML validator either way."
     with _Step(timings if timings is not None else {}, "card"):
         emit(self.progress, "card", "start", "rendering the model card" if text is None else "checking the model card")
         if text is None:
             v = card_variables(art, cfg, res, self.metadata, repo_id=repo_id, quantized_variants=quantized or None, endpoint=self.api.endpoint,
-                               space_id=space[0], space_url=space[1])
+                               space_id=space[0], space_url=space[1], evaluation=evaluation)
             text = ModelCardGenerator().generate_model_card(v)
         with_retries(validate_card, text, api=self.api, token=self.token, what="check the card's metadata on the Hub")
         emit(self.progress, "card", "done", "model card ready")
@@ -283,9 +286,10 @@ def _variant(self: HuggingFacePusher, local: dict[str, PublishFile], remote: dic
 # %% ../nbs/30_publish.ipynb #a6b5dc19
 @patch
 def _prepare(self: HuggingFacePusher, training_config, results, *, card: bool, quantize: str | None, tag: str | None, dry_run: bool,
-             timings: dict, tmp: Path, space: tuple = (None, None), card_text: str | None = None) -> dict:
+             timings: dict, tmp: Path, space: tuple = (None, None), card_text: str | None = None,
+             evaluation: EvalResult | None = None) -> dict:
     "Everything up to the plan: checks, hashes, remote tree, quantized variant, card. Writes nothing to the Hub."
-    p = self.progress
+    p, eval_local = self.progress, evaluation_files(evaluation)  # a wrong evaluation fails before any work
     with _Step(timings, "inspect"): art, cfg, res = self._check_inputs(training_config, results, quantize=quantize, tag=tag, card=card, card_text=card_text)
     with _Step(timings, "access"): repo_id = self.resolve_repo_id()
     emit(p, "publish", "info", f"hashing {len(art.files)} files", data={"step": "hashing"})
@@ -294,20 +298,29 @@ def _prepare(self: HuggingFacePusher, training_config, results, *, card: bool, q
     try:
         with _Step(timings, "remote"): exists, head, remote, tags = self._remote_state(repo_id, tag)
         if card and not quantize:  # the card does not depend on the hashes: render it while they are computed
-            text = self._card(art, cfg, res, repo_id, [], space, card_text, timings)
+            text = self._card(art, cfg, res, repo_id, [], space, card_text, timings, evaluation)
         with _Step(timings, "hash"):
-            local = self._local_files(hashing, cfg, res)
+            local = {**self._local_files(hashing, cfg, res), **eval_local}
             self.cache.save()
     finally: pool.shutdown(wait=False, cancel_futures=True)
     emit(p, "publish", "info", "hashed", data={"step": "hashed"})
     quantized, pending, keep = [], [], set()
     if quantize: quantized, pending, keep = self._variant(local, remote, dry_run=dry_run, timings=timings, tmp=tmp)
-    if card and text is None: text = self._card(art, cfg, res, repo_id, quantized, space, card_text, timings)
+    if evaluation is None: keep = set(keep) | {f for f in remote if f in (EVAL_RESULTS_FILE, PREDICTIONS_FILE)}  # see below
+    if card and text is None: text = self._card(art, cfg, res, repo_id, quantized, space, card_text, timings, evaluation)
     if text is not None: local["README.md"] = PublishFile.from_bytes("README.md", text.encode("utf-8"))
     return dict(art=art, repo_id=repo_id, local=local, remote=remote, exists=exists, head=head, card=text,
                 quantized=quantized, pending=pending, keep=keep, tags=tags)
 
 # %% ../nbs/30_publish.ipynb #105f6444
+@patch
+def _stale_evaluation(self: HuggingFacePusher, ctx: dict, plan: PushPlan) -> list[str]:
+    "A warning for the result when earlier eval files are kept beside model files this push changes."
+    kept = sorted(f for f in ctx["keep"] if f in (EVAL_RESULTS_FILE, PREDICTIONS_FILE))
+    if not kept or not any(f in ctx["art"].files for f in plan.add + plan.update): return []
+    return [f"{' and '.join(kept)} on the Hub measured an earlier version of the model and were kept. Evaluate this "
+            "version (`evaluate`) and publish with evaluation= to replace them, or delete them from the repo."]
+
 @patch
 def _plan(self: HuggingFacePusher, ctx: dict, remote: dict[str, RemoteFile], head: str | None, exists: bool) -> PushPlan:
     "The plan of `ctx`'s files against `remote` at `head`."
@@ -436,13 +449,14 @@ def push_model(self: HuggingFacePusher,
                space_id: str | None = None,  # the demo Space this model gets, linked from the card
                space_url: str | None = None, # its URL, when not the Hub's usual one
                card_text: str | None = None, # the README.md to publish, when the caller rendered it (else rendered here)
+               evaluation: EvalResult | None = None,  # measured WER/CER (`evaluate`): its files are committed, the card shows it
               ) -> PushResult:
     "Publish the model, its training files and card in one commit (none if nothing changed); raises on failure."
     timings: dict[str, float] = {}
     emit(self.progress, "publish", "start", f"{'planning' if dry_run else 'publishing'} {self.model_path.name}")
     with tempfile.TemporaryDirectory(prefix="voxtral-publish-") as tmp:
         ctx = self._prepare(training_config, results, card=card, quantize=quantize, tag=tag, dry_run=dry_run, timings=timings, tmp=Path(tmp),
-                            space=(space_id, space_url), card_text=card_text)
+                            space=(space_id, space_url), card_text=card_text, evaluation=evaluation)
         with _Step(timings, "plan"): plan = self._plan(ctx, ctx["remote"], ctx["head"], ctx["exists"])
         repo_id, url = ctx["repo_id"], f"{self.api.endpoint.rstrip('/')}/{ctx['repo_id']}"
         old = ctx["tags"].get(tag) if tag is not None else None
@@ -452,7 +466,7 @@ def push_model(self: HuggingFacePusher,
         emit(self.progress, "publish", "info", plan.summary().splitlines()[0], data={"step": "planned", "plan": plan.to_dict()})
         result = PushResult(repo_id, url, ctx["head"], False, files_unchanged=list(plan.unchanged), timings=timings, plan=plan,
                             card=ctx["card"], dry_run=dry_run, quantized=ctx["quantized"], revision=self.revision,
-                            hashes={rel: ctx["local"][rel].sha256 for rel in ctx["art"].files})
+                            hashes={rel: ctx["local"][rel].sha256 for rel in ctx["art"].files}, warnings=self._stale_evaluation(ctx, plan))
         if dry_run:
             result.files_uploaded, result.files_deleted = plan.add + plan.update + plan.pending, list(plan.delete)
             emit(self.progress, "publish", "done", "dry run: " + plan.summary().splitlines()[0], data={"url": url})
@@ -505,10 +519,11 @@ def plan(self: HuggingFacePusher,
          space_id: str | None = None,  # the demo Space linked from the card
          space_url: str | None = None, # its URL, when not the Hub's usual one
          card_text: str | None = None, # the README.md to publish, when the caller rendered it
+         evaluation: EvalResult | None = None,  # measured WER/CER (`evaluate`) to publish with the model
         ) -> PushPlan:
     "What `push_model` would add, update and delete, and the bytes it would send; writes nothing to the Hub."
     return self.push_model(training_config, results, card=card, quantize=quantize, tag=tag, dry_run=True,
-                           space_id=space_id, space_url=space_url, card_text=card_text).plan
+                           space_id=space_id, space_url=space_url, card_text=card_text, evaluation=evaluation).plan
 
 # %% ../nbs/30_publish.ipynb #8aca417b
 def plan_push(model_path: str | os.PathLike,  # the folder `save_pretrained` wrote
@@ -528,8 +543,10 @@ def plan_push(model_path: str | os.PathLike,  # the folder `save_pretrained` wro
               artifacts: ModelArtifacts | None = None,  # the folder's inspection, when the caller has it
               identity: dict | None = None,    # the answer of `HfApi.whoami()`, when the caller asked already
               card_text: str | None = None,    # the README.md, when the caller rendered it
+              evaluation: EvalResult | None = None,  # measured WER/CER (`evaluate`) to publish with the model
              ) -> PushPlan:
     "The dry run of a publish: files to add, update and delete and bytes to send, computed against the Hub; writes nothing there."
     return HuggingFacePusher(model_path, repo_name, token=token, endpoint=endpoint, api=api, metadata=metadata, progress=progress,
                              artifacts=artifacts, identity=identity).plan(training_config, results, card=card, quantize=quantize,
-                                                                            tag=tag, space_id=space_id, card_text=card_text)
+                                                                            tag=tag, space_id=space_id, card_text=card_text,
+                                                                            evaluation=evaluation)

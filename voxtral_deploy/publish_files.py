@@ -19,10 +19,12 @@ from .core import (InvalidInputError, git_blob_sha1, ProgressCallback, PublishEr
 from .artifacts import PUBLISH_PATTERNS, TrainingResults, load_training_config, load_training_results
 from .hubops import FilesDiff
 from .quantize import INT4_FOLDER
+from .evaluate import EVAL_RESULTS_FILE, PREDICTIONS_FILE, EvalResult
 
 # %% auto #0
 __all__ = ['default_hash_cache_path', 'file_signature', 'HashCache', 'PublishFile', 'UploadCounter', 'FileAdd', 'add_operation',
-           'is_owned_remote_file', 'PushPlan', 'as_training_config', 'as_training_results', 'training_files']
+           'is_owned_remote_file', 'PushPlan', 'as_training_config', 'as_training_results', 'training_files',
+           'evaluation_files']
 
 # %% ../nbs/28_publish_files.ipynb #cd949e72
 _CHUNK = 8 * 2**20
@@ -234,8 +236,8 @@ def add_operation(src: PublishFile,                     # a hashed file of the c
 # %% ../nbs/28_publish_files.ipynb #5d44e723
 def is_owned_remote_file(path: str,  # a path in the model repo
                          ) -> bool:
-    "True for remote files a re-publish may delete: allow-listed top-level model files and `int4/`."
-    if path.startswith(INT4_FOLDER + "/"): return True
+    "True for remote files the publisher writes and replaces: allow-listed top-level model files, `int4/`, the evaluation's files."
+    if path.startswith(INT4_FOLDER + "/") or path in (EVAL_RESULTS_FILE, PREDICTIONS_FILE): return True
     if "/" in path: return False
     return any(fnmatch.fnmatch(path, p) for p in PUBLISH_PATTERNS)
 
@@ -349,3 +351,12 @@ def training_files(cfg: dict | None,              # `as_training_config(...)`
     if cfg is not None: files["training_config.json"] = PublishFile.from_bytes("training_config.json", _json_bytes(cfg, "training config"))
     if res is not None: files["training_results.json"] = PublishFile.from_bytes("training_results.json", _json_bytes(redact_obj(res.to_dict()), "training results"))
     return files
+
+# %% ../nbs/28_publish_files.ipynb #e4566b64
+def evaluation_files(evaluation: EvalResult | None,  # what `evaluate()` returned, or None
+                     ) -> dict[str, PublishFile]:
+    "The evaluation's files of the commit (`eval_results.json`, `eval/predictions.jsonl`; none without an evaluation)."
+    if evaluation is None: return {}
+    if not isinstance(evaluation, EvalResult):
+        raise InvalidInputError(f"evaluation must be the EvalResult that evaluate() returns, not {type(evaluation).__name__}.")
+    return {rel: PublishFile.from_bytes(rel, data) for rel, data in evaluation.files().items()}
