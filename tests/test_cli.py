@@ -65,7 +65,8 @@ def hub_args(served): return ["--endpoint", served["endpoint"], "--token-file", 
 
 def test_help_lists_every_subcommand():
     out = run("--help").stdout
-    for cmd in ("quickstart", "deploy", "inspect", "card", "publish", "space", "status", "batch", "ci-init", "hub", "make-tiny-model"):
+    for cmd in ("quickstart", "deploy", "inspect", "card", "publish", "space", "evaluate", "status", "batch", "ci-init", "hub",
+                "make-tiny-model"):
         assert f"    {cmd}" in out
     assert run("--version").stdout.startswith("voxtral-deploy ")
 
@@ -180,6 +181,52 @@ def test_batch_and_ci_init(served, model, work):
 def test_quickstart_exit_after_check(work):
     res = run_json("quickstart", "--workdir", work / "qs", "--exit-after-check", timeout=900)
     assert res["transcription"] is not None and res["space_url"] and res["model_url"]
+
+
+def _audiofolder(root: Path, texts=("one two", "three", "four five six")) -> Path:
+    "A small eval set in the audiofolder layout, split folder `test/`."
+    from voxtral_deploy.testing import make_clip
+    (root / "test").mkdir(parents=True, exist_ok=True)
+    for i, t in enumerate(texts): make_clip(root / "test" / f"clip{i}.wav", seconds=0.4 + 0.2 * i)
+    (root / "test" / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"clip{i}.wav", "text": t}) + "\n"
+                                                          for i, t in enumerate(texts)))
+    return root
+
+
+def test_evaluate_json_and_files(model, work):
+    "The random tiny model on a small audiofolder: about every word wrong; the JSON on stdout, the table on stderr, the files written."
+    pytest.importorskip("jiwer")
+    eval_set = _audiofolder(work / "digits")
+    out = work / "eval-out"
+    r = run("evaluate", model, "--dataset", eval_set, "--language", "en", "--no-base", "--batch-size", "2", "--output", out, "--json")
+    d = json.loads(r.stdout)
+    assert d["wer"] >= 90 and d["dataset"]["num_samples"] == 3 and d["dataset"]["split"] == "test" and d["base"] is None
+    assert d["normalizer"] == "whisper-english" and d["rtfx"] > 0 and d["settings"]["batch_size"] == 2
+    assert json.loads((out / "eval_results.json").read_text())["wer"] == d["wer"]
+    assert len((out / "eval" / "predictions.jsonl").read_text().splitlines()) == 3
+    assert "| fine-tuned |" in r.stderr and str(out / "eval_results.json") in r.stderr
+
+
+@pytest.mark.parametrize("case", ["column", "split", "empty"])
+def test_evaluate_bad_inputs_are_one_line(model, work, case):
+    root = _audiofolder(work / f"bad-{case}")
+    args = {"column": ["--text-column", "sentence"], "split": ["--split", "validation"], "empty": []}[case]
+    if case == "empty": (root / "test" / "metadata.jsonl").write_text("")
+    r = run("evaluate", model, "--dataset", root, *args, "--output", work / f"out-{case}", check=False)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error: ")]
+    expected = {"column": "has no column 'sentence': its columns are file_name, text", "split": "has no split 'validation': it has test",
+                "empty": "has no rows: nothing to evaluate on"}[case]
+    assert r.returncode == 1 and len(errors) == 1 and expected in errors[0] and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert not (work / f"out-{case}").exists()
+
+
+def test_deploy_eval_flags_fail_before_publishing(served, model, work):
+    root = _audiofolder(work / "deploy-eval")
+    r = run("deploy", model, "--repo-id", "voxtral-cli-eval", "--no-space", "--eval-dataset", root, "--eval-split", "dev",
+            "--record-dir", work / "records-eval", *hub_args(served), check=False)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error: ")]
+    assert r.returncode == 1 and len(errors) == 1 and "evaluate step" in errors[0] and "has no split 'dev': it has test" in errors[0]
+    assert not served["api"].repo_exists("carol/voxtral-cli-eval")
 
 
 def test_canary_token_never_leaks(work, served):

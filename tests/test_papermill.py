@@ -23,6 +23,15 @@ def _scan(root: Path, *texts):
     assert_no_secrets(root, *texts, secrets=[CANARY], ignore=keep_out)
 
 
+def _audiofolder(root: Path, texts=("one two", "three", "four five six")) -> Path:
+    "A small eval set in the audiofolder layout."
+    from voxtral_deploy.testing import make_clip
+    root.mkdir(parents=True, exist_ok=True)
+    for i, t in enumerate(texts): make_clip(root / f"clip{i}.wav", seconds=0.4 + 0.2 * i)
+    (root / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"clip{i}.wav", "text": t}) + "\n" for i, t in enumerate(texts)))
+    return root
+
+
 def _outputs(nb: dict) -> str:
     out = []
     for c in nb["cells"]:
@@ -39,7 +48,7 @@ def test_notebook_parameters_cell():
     first = nb.cells[0]
     assert first.cell_type == "code" and first.metadata.get("tags") == ["parameters"]
     names = [l.split(":")[0] for l in first.source.splitlines() if l.strip()]
-    assert {"model_dir", "repo_id", "endpoint", "token_file", "config_file"} <= set(names)
+    assert {"model_dir", "repo_id", "endpoint", "token_file", "config_file", "eval_dataset", "eval_split", "eval_max_samples"} <= set(names)
     assert not any("token" == n or n.endswith("_token") for n in names)  # never a token parameter
     for line in first.source.splitlines():  # literal-only `name: type = default  # help`
         assert " = " in line and "  # " in line, line
@@ -58,7 +67,8 @@ def test_papermill_end_to_end(canary_hub, tiny_model_dir, training_fixtures, tmp
                         parameters=dict(model_dir=str(tiny_model_dir), repo_id="voxtral-pm", endpoint=canary_hub.endpoint,
                                         token_file=str(tok), training_config=str(training_fixtures["training_config"]),
                                         results=str(training_fixtures["trainer_state"]), model_name="Voxtral papermill",
-                                        languages="fr", record_dir=str(tmp_path / "report" / "records"), timeout=300.0))
+                                        languages="fr", record_dir=str(tmp_path / "report" / "records"), timeout=300.0,
+                                        eval_dataset=str(_audiofolder(tmp_path / "digits")), eval_max_samples=2))
     nb = json.loads(out.read_text())
     text = _outputs(nb)
     assert "model.safetensors" in text                            # the inspection summary
@@ -66,10 +76,13 @@ def test_papermill_end_to_end(canary_hub, tiny_model_dir, training_fixtures, tmp
     assert "pipeline_tag: automatic-speech-recognition" in text or "Voxtral papermill" in text  # the card
     assert "carol/voxtral-pm" in text and "RUNNING" in text      # publish and Space results
     assert "deployment ok" in text                                 # the record
+    assert "| fine-tuned |" in text and "evaluation: WER" in text  # the evaluate step's table, and the record's line
     recs = list((tmp_path / "report" / "records").glob("*.json"))
     assert len(recs) == 1
     rec = json.loads(recs[0].read_text())
     assert rec["status"] == "ok" and rec["space"]["stage"] == "RUNNING"
+    assert rec["evaluation"]["dataset"]["num_samples"] == 2 and rec["evaluation"]["wer"] >= 0  # eval_max_samples=2 of 3
+    assert "eval_results.json" in HfApi(endpoint=canary_hub.endpoint, token=CANARY).list_repo_files("carol/voxtral-pm")
     assert HfApi(endpoint=canary_hub.endpoint, token=CANARY).model_info("carol/voxtral-pm").sha == rec["model"]["commit"]
     captured = capfd.readouterr()
     _scan(tmp_path, captured.out, captured.err)

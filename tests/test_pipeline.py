@@ -323,3 +323,89 @@ def test_quickstart_serves_until_interrupted(tmp_path):
     except OSError:
         still_up = False
     assert not still_up, "the Space app outlived the quickstart"
+
+
+# --- evaluation as a pipeline step -------------------------------------------------------------------------------
+
+EVAL_TEXTS = ("one two", "three", "four five six")
+
+
+def _audiofolder(root: Path, texts=EVAL_TEXTS) -> Path:
+    "A small eval set in the `datasets` audiofolder layout: wav clips and metadata.jsonl."
+    from voxtral_deploy.testing import make_clip
+    root.mkdir(parents=True, exist_ok=True)
+    for i, t in enumerate(texts): make_clip(root / f"clip{i}.wav", seconds=0.4 + 0.2 * i, kind="noise" if i % 2 else "tone")
+    (root / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"clip{i}.wav", "text": t}) + "\n" for i, t in enumerate(texts)))
+    return root
+
+
+def _parquet_bytes(folder: Path) -> bytes:
+    "The audiofolder as one parquet file shaped like the Hub's: an Audio column of {bytes, path} structs."
+    import pyarrow as pa, pyarrow.parquet as pq
+    rows = [json.loads(l) for l in (folder / "metadata.jsonl").read_text().splitlines()]
+    audio = pa.array([{"bytes": (folder / r["file_name"]).read_bytes(), "path": r["file_name"]} for r in rows],
+                     type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+    table = pa.table({"audio": audio, "sentence": [r["text"] for r in rows]})
+    feats = {"audio": {"_type": "Audio"}, "sentence": {"dtype": "string", "_type": "Value"}}
+    table = table.replace_schema_metadata({b"huggingface": json.dumps({"info": {"features": feats}}).encode()})
+    buf = io.BytesIO(); pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+@pytest.mark.slow
+def test_deploy_with_eval_dataset_publishes_measured_wer(config, api, tmp_path):
+    "Model only (no Space): evaluated before the card, the commit carries eval_results.json and a card whose model-index has the WER."
+    pytest.importorskip("jiwer")
+    from huggingface_hub import ModelCard
+    from voxtral_deploy.pipeline import deploy
+    rec = deploy(config.replace(space=False, eval_dataset=str(_audiofolder(tmp_path / "digits"))), progress=False)
+    ev = rec.evaluation
+    assert rec.status == "ok" and ev["dataset"]["num_samples"] == 3 and ev["dataset"]["name"] == "digits"
+    assert ev["wer"] >= 90 and ev["rtfx"] > 0 and ev["base"] is None  # random weights: about every word wrong; no base named
+    steps = list(rec.timings)
+    assert steps.index("inspect") < steps.index("evaluate") < steps.index("card") < steps.index("publish")
+    files = set(api.list_repo_files("alice/voxtral-tiny"))
+    assert {"eval_results.json", "eval/predictions.jsonl", "README.md"} <= files
+    dl = lambda f: Path(api.hf_hub_download("alice/voxtral-tiny", f, local_dir=tmp_path / "dl"))
+    published = json.loads(dl("eval_results.json").read_text())
+    assert published["wer"] == ev["wer"] and published["dataset"]["num_samples"] == 3
+    assert len(dl("eval/predictions.jsonl").read_text().splitlines()) == 3
+    card = ModelCard.load(dl("README.md"))
+    wer = [r for r in card.data.eval_results or [] if r.metric_type == "wer"]
+    assert wer and wer[0].metric_value == ev["wer"]
+    assert json.loads(Path(rec.path).read_text())["evaluation"]["wer"] == ev["wer"]  # the record on disk
+    assert "evaluation: WER" in rec.summary()
+
+
+def test_plan_says_what_will_be_evaluated(config, api, hub, tmp_path):
+    "The plan loads the eval set (a dataset repo on the local hub, pinned to its commit) and estimates the time; nothing is written."
+    pytest.importorskip("datasets")
+    from huggingface_hub import CommitOperationAdd
+    from voxtral_deploy.pipeline import plan
+    api.create_repo("alice/digits-eval", repo_type="dataset")
+    commit = api.create_commit("alice/digits-eval", [CommitOperationAdd("data/test-00000-of-00001.parquet",
+                               _parquet_bytes(_audiofolder(tmp_path / "digits")))], commit_message="eval set", repo_type="dataset")
+    p = plan(config.replace(space=False, eval_dataset="alice/digits-eval", metadata={"name": "Voxtral tiny", "languages": ["fr"],
+                                                                                     "base_model": "mistralai/Voxtral-Mini-3B-2507"}))
+    ev = p.evaluation
+    assert (ev["dataset"], ev["source"], ev["split"], ev["revision"], ev["clips"]) == ("alice/digits-eval", "hub", "test", commit.oid, 3)
+    assert ev["base_model"] == "mistralai/Voxtral-Mini-3B-2507" and ev["estimated_seconds"] > 0 and ev["language"] == "fr"
+    line = [l for l in p.summary().splitlines() if "evaluate on" in l]
+    assert line and "alice/digits-eval" in line[0] and "3 clips" in line[0] and "estimate" in line[0]
+    assert not api.repo_exists("alice/voxtral-tiny") and not (tmp_path / "records").exists()
+
+
+@pytest.mark.parametrize("case", ["split", "column", "empty"])
+def test_bad_eval_set_fails_before_publishing(config, api, tmp_path, case):
+    "Each bad eval set is a one-line error at the evaluate step naming what exists; nothing is published."
+    from voxtral_deploy.pipeline import PipelineError, deploy
+    root = tmp_path / "ev"
+    _audiofolder(root / "test")
+    changes = {"split": {"eval_split": "validation"}, "column": {"eval_text_column": "sentence"}, "empty": {}}[case]
+    if case == "empty": (root / "test" / "metadata.jsonl").write_text("")
+    with pytest.raises(PipelineError) as ei:
+        deploy(config.replace(space=False, eval_dataset=str(root), **changes), progress=False)
+    expected = {"split": "has no split 'validation': it has test", "column": "has no column 'sentence': its columns are file_name, text",
+                "empty": "has no rows: nothing to evaluate on"}[case]
+    assert ei.value.step == "evaluate" and expected in ei.value.summary and "NOT published" in ei.value.summary
+    assert not api.repo_exists("alice/voxtral-tiny")

@@ -102,3 +102,25 @@ def test_wizard_shows_errors(hub, tiny_model_dir, tmp_path):
     assert "publish" in wz.message.value and "NOT published" in wz.message.value
     assert "❌" in wz.step_status.value
     assert ALICE_READ not in wz.message.value
+
+
+def test_wizard_eval_settings_reach_the_run(hub, tiny_model_dir, tmp_path):
+    "The form's eval set goes into the config; a bad one fails at the evaluate step in the wizard, before anything is published."
+    from huggingface_hub import HfApi
+    from voxtral_deploy.testing import make_clip
+    from voxtral_deploy.wizard import DeployWizard
+    ev = tmp_path / "digits" / "test"; ev.mkdir(parents=True)
+    make_clip(ev / "a.wav", seconds=0.4)
+    (ev / "metadata.jsonl").write_text(json.dumps({"file_name": "a.wav", "text": "one"}) + "\n")
+    wz = DeployWizard(tiny_model_dir, endpoint=hub.endpoint, repo_id="alice/voxtral-eval")
+    wz.token.value = ALICE_WRITE
+    wz.whoami_button.click()
+    wz.space.value = False
+    wz.eval_dataset.value, wz.eval_split.value, wz.eval_max_samples.value = str(tmp_path / "digits"), "validation", "5"
+    cfg = wz.build_config()
+    assert (cfg.eval_dataset, cfg.eval_split, cfg.eval_max_samples) == (str(tmp_path / "digits"), "validation", 5)
+    wz.run_button.click()
+    assert wz.record is not None and wz.record.status == "failed" and wz.record.error["step"] == "evaluate"
+    assert "has no split 'validation': it has test" in wz.record.error["message"] and "NOT published" in wz.message.value
+    assert "evaluate step" in wz.message.value and "❌" in wz.step_status.value
+    assert not HfApi(endpoint=hub.endpoint, token=ALICE_WRITE).repo_exists("alice/voxtral-eval")

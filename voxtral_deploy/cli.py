@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse, json, logging, sys, traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from huggingface_hub.errors import HfHubHTTPError
@@ -23,6 +24,8 @@ from .pipeline import PipelineError, config_from_parameters, deploy, plan
 from .status import status, status_summary
 from .batch import run_batch, write_ci_workflow
 from .quickstart import quickstart
+from .evaluate import evaluate, load_eval_set
+from .inference import Transcriber
 
 # %% auto #0
 __all__ = ['Handler', 'SUBCOMMANDS', 'CommandResult', 'build_parser', 'main']
@@ -174,12 +177,18 @@ def _args_deploy(p):
     p.add_argument("--timeout", type=float, metavar="S", help="seconds to wait for the Space build")
     p.add_argument("--record-dir", metavar="DIR", help="where the deployment record (JSON) goes")
     p.add_argument("--dry-run", action="store_true", help="print what would change on the Hub and write nothing")
+    p.add_argument("--eval-dataset", metavar="X", help="evaluate before the card: an audiofolder, a saved dataset or a Hub dataset id")
+    p.add_argument("--eval-config", metavar="C", help="the eval dataset's config")
+    p.add_argument("--eval-split", metavar="S", help='the eval split (default: "test", or the only one)')
+    p.add_argument("--eval-max-samples", type=int, metavar="N", help="evaluate on the first N rows only")
 
 def _deploy_config(args):
     params = dict(model_dir=args.dir, repo_id=args.repo_id, endpoint=args.endpoint, token_file=args.token_file, training_config=args.training_config,
                   results=args.results, private=args.private, quantize=args.quantize, space_id=args.space_id,
                   space_variant=args.space_variant, hardware=args.hardware,
-                  space_token_file=args.space_token_file, timeout=args.timeout, record_dir=args.record_dir)
+                  space_token_file=args.space_token_file, timeout=args.timeout, record_dir=args.record_dir,
+                  eval_dataset=args.eval_dataset, eval_config=args.eval_config, eval_split=args.eval_split,
+                  eval_max_samples=args.eval_max_samples)
     if args.no_space: params["space"] = False
     cfg = config_from_parameters(args.config, **params)
     if not cfg.model_dir or not cfg.repo_id:
@@ -198,6 +207,40 @@ def _cmd_deploy(args) -> CommandResult:
             args.json = False  # the JSON object is out; `main` still prints the one-line error on stderr
         raise
     return CommandResult(rec.to_dict(), rec.summary())
+
+# %% ../nbs/70_cli.ipynb #2c023a42
+def _args_evaluate(p):
+    p.add_argument("model", help="the model: a folder (full model or LoRA adapter) or a Hub model id")
+    p.add_argument("--dataset", required=True, metavar="X", help="eval set: an audiofolder, a folder saved with `datasets`, or a Hub dataset id")
+    p.add_argument("--config", metavar="C", help="the dataset's config (Hub datasets)")
+    p.add_argument("--split", metavar="S", help='the split (default: "test", or the only one)')
+    p.add_argument("--revision", metavar="R", help="the dataset's branch, tag or commit (pinned to its commit)")
+    p.add_argument("--audio-column", default="audio", metavar="A", help="the audio column (default: audio)")
+    p.add_argument("--text-column", metavar="T", help="the transcript column (default: text, transcription, sentence, ...)")
+    p.add_argument("--max-samples", type=int, metavar="N", help="evaluate on the first N rows only")
+    p.add_argument("--batch-size", type=int, default=8, metavar="B", help="clips per generate call (default 8)")
+    p.add_argument("--language", metavar="L", help="the set's language code (picks the normalizer; default: the basic one)")
+    base = p.add_mutually_exclusive_group()
+    base.add_argument("--base-model", metavar="B", help="also evaluate this base model (default: an adapter's base)")
+    base.add_argument("--no-base", action="store_true", help="no base comparison")
+    p.add_argument("--output", metavar="DIR", help="where eval_results.json and eval/predictions.jsonl go (default: ./evaluations/<model>--<dataset>)")
+
+def _eval_output(args, res) -> Path:
+    "--output, else `evaluations/<model>--<dataset>` in the current directory."
+    if args.output: return Path(args.output)
+    return Path("evaluations") / f"{Path(str(args.model).rstrip('/')).name}--{res.eval_set.name.replace('/', '--')}"
+
+def _cmd_evaluate(args) -> CommandResult:
+    s = load_eval_set(args.dataset, config=args.config, split=args.split, revision=args.revision, audio_column=args.audio_column,
+                      text_column=args.text_column, max_samples=args.max_samples, endpoint=args.endpoint, token=args.token)
+    load = dict(token=args.token, endpoint=args.endpoint)
+    model = Transcriber.from_pretrained(args.model, **load) if args.no_base else args.model  # loaded: no adapter base is picked
+    res = evaluate(model, s, base_model=args.base_model, language=args.language, batch_size=args.batch_size, progress=_progress(args), **load)
+    paths = res.save(_eval_output(args, res))
+    text = res._repr_markdown_() + (f"\nWER change from the base: {res.delta_wer:+.2f} points\n" if res.base else "")
+    text += "\nwritten: " + ", ".join(str(p) for p in paths)
+    if args.json: print(text, file=sys.stderr)  # the table for people; stdout holds the JSON
+    return CommandResult(res.to_dict() | {"files": [str(p) for p in paths]}, text)
 
 # %% ../nbs/70_cli.ipynb #a75b7de5
 def _args_status(p):
@@ -262,6 +305,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable, Handler, bool]] = {
     "card": ("render the model card (README.md) for a model folder", _args_card, _cmd_card, False),
     "publish": ("publish a model folder, its metadata and card to the Hub in one commit", _args_publish, _cmd_publish, True),
     "space": ("deploy the demo Space of a published model: build, smoke-test, roll back on failure", _args_space, _cmd_space, True),
+    "evaluate": ("measure WER, CER and speed on an eval set, beside the base model", _args_evaluate, _cmd_evaluate, True),
     "status": ("live state of a model repo or a demo Space", _args_status, _cmd_status, True),
     "batch": ("deploy many models, one papermill run of the pipeline notebook each, in parallel", _args_batch, _cmd_batch, False),
     "ci-init": ("write a GitHub Actions workflow that deploys with the token from repository secrets", _args_ci_init, _cmd_ci_init, False),

@@ -18,21 +18,24 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from .core import (VoxtralDeployError, InvalidInputError, TokenPermissionError, SpaceBuildError, SubfolderNotFoundError,
                    ModelMetadata, SpaceBranding, ProgressCallback, emit, redact, redact_obj, register_secret, resolve_token,
                    read_token_file, human_bytes, prefer_classic_lfs)
-from .record import DeploymentRecord, input_hash
+from .record import DeploymentPlan, DeploymentRecord, input_hash
 from .artifacts import ModelArtifacts, inspect_model, load_training_config, load_training_results, _parse_json_or_yaml
 from .card import ModelCardGenerator, card_variables
 from .hubops import with_retries
 from .publish import HuggingFacePusher, PushResult, as_training_config, as_training_results
 from .space import DemoSpaceDeployer, suggest_hardware
+from .evaluate import EvalResult, EvalSet
+from .pipeline_eval import EvalPlan, eval_base_model, eval_language, eval_record, load_config_eval_set, plan_evaluation, run_evaluation
 
 # %% auto #0
 __all__ = ['ON_FAILURE', 'STEPS', 'DeployConfig', 'config_from_parameters', 'PipelineError', 'default_space_id', 'DeploymentRun',
-           'deploy', 'DeploymentPlan', 'plan']
+           'deploy', 'plan']
 
 # %% ../nbs/50_pipeline.ipynb #eed0049b
 ON_FAILURE = ("rollback", "delete", "keep")
 _PATH_FIELDS = ("model_dir", "token_file", "training_config", "results", "space_token_file", "examples_dir", "record_dir")
 _TOKEN_KEYS = {"token", "hf_token", "space_token", "api_key", "password"}
+_EVAL_TEXT = ("eval_dataset", "eval_config", "eval_split", "eval_revision", "eval_audio_column", "eval_text_column")
 
 @dataclass
 class DeployConfig:
@@ -59,6 +62,15 @@ class DeployConfig:
     smoke_check: bool = True             # call the live Space with a clip and compare with a local run
     on_failure: str = "rollback"         # a failed Space deploy: "rollback" (previous revision back; a new Space paused), "delete" (a new Space), "keep"
     record_dir: str | None = None        # where the record goes; None: `<model_dir>/../deployments/`
+    eval_dataset: str | None = None      # evaluate before the card: an audiofolder, a saved dataset, or a Hub dataset id
+    eval_config: str | None = None       # its config (Hub datasets)
+    eval_split: str | None = None        # its split (default: "test", or the only one)
+    eval_revision: str | None = None     # its branch, tag or commit (pinned to the commit)
+    eval_audio_column: str | None = None # the audio column (default "audio")
+    eval_text_column: str | None = None  # the transcript column (default: text, transcription, sentence, ...)
+    eval_max_samples: int | None = None  # evaluate on the first N rows only
+    eval_batch_size: int = 8             # clips per `generate` call
+    eval_compare_base: bool = True       # also evaluate the base model (metadata `base_model` or the adapter's)
 
     def __post_init__(self): self._normalise(); self._validate()
 
@@ -72,7 +84,7 @@ def _normalise(self: DeployConfig):
         v = getattr(self, name)
         if isinstance(v, os.PathLike): setattr(self, name, os.fspath(v))
         elif v == "": setattr(self, name, None)
-    for name in ("repo_id", "endpoint", "quantize", "tag", "space_id"):
+    for name in ("repo_id", "endpoint", "quantize", "tag", "space_id") + _EVAL_TEXT:
         if getattr(self, name) == "": setattr(self, name, None)
     if self.endpoint: self.endpoint = self.endpoint.rstrip("/")
     if not self.space_variant: self.space_variant = "full"
@@ -90,6 +102,14 @@ def _validate(self: DeployConfig):
     try: self.timeout = float(self.timeout)
     except (TypeError, ValueError): raise InvalidInputError(f"timeout={self.timeout!r} is not a number of seconds.") from None
     if self.timeout <= 0: raise InvalidInputError(f"timeout must be positive (got {self.timeout}).")
+    if self.eval_max_samples in ("", 0): self.eval_max_samples = None
+    for name in ("eval_max_samples", "eval_batch_size"):
+        v = getattr(self, name)
+        if v is None and name == "eval_max_samples": continue
+        try: n = int(v)
+        except (TypeError, ValueError): n = 0
+        if n < 1: raise InvalidInputError(f"{name}={v!r}: use a whole number of at least 1.")
+        setattr(self, name, n)
 
 # %% ../nbs/50_pipeline.ipynb #489214c4
 @patch(cls_method=True)
@@ -109,6 +129,8 @@ def from_dict(cls: DeployConfig, d: dict | None,  # the settings, as `to_dict` w
         for k in _PATH_FIELDS:
             v = d.get(k)
             if isinstance(v, str) and v and not os.path.isabs(os.path.expanduser(v)): d[k] = str(Path(base_dir) / v)
+        v = d.get("eval_dataset")  # a folder next to the file, else a Hub dataset id
+        if isinstance(v, str) and v and not os.path.isabs(v) and (Path(base_dir) / v).exists(): d["eval_dataset"] = str(Path(base_dir) / v)
     return cls(**d)
 
 @patch
@@ -139,7 +161,7 @@ def replace(self: DeployConfig, **changes) -> DeployConfig:
 
 # %% ../nbs/50_pipeline.ipynb #7a34477c
 _PARAM_DEFAULTS = {"private": False, "space": True, "hardware": "auto", "timeout": None, "smoke_check": True, "on_failure": "rollback",
-                   "space_variant": "full"}
+                   "space_variant": "full", "eval_batch_size": 8, "eval_compare_base": True}
 
 def _given(name: str, v: Any) -> bool:
     if v is None or v == "" or v == [] or v == {}: return False
@@ -170,7 +192,7 @@ class PipelineError(VoxtralDeployError, RuntimeError):
         super().__init__(message + (f"\n--- last log lines ---\n{tail}" if tail else ""))
 
 # %% ../nbs/50_pipeline.ipynb #42eddb17
-STEPS = ("inspect", "check", "card", "publish", "space", "record")
+STEPS = ("inspect", "check", "evaluate", "card", "publish", "space", "record")
 
 def default_space_id(repo_id: str,  # the model repo, `owner/name`
                     ) -> str:
@@ -202,9 +224,13 @@ class DeploymentRun:
         self.training_config = self.results = self.who = None
         self.card_text: str | None = None
         self.push_result: PushResult | None = None
+        self.eval_set: EvalSet | None = None          # loaded by the evaluate step (or its plan)
+        self.evaluation: EvalResult | None = None     # what the evaluate step measured; the card and the commit carry it
+        self._card_evaluation: EvalResult | None = None  # the evaluation the rendered card shows
         self.space_result = None
         self.steps: dict[str, str] = {s: "pending" for s in STEPS}
         if not config.space: self.steps["space"] = "skipped"
+        if not config.eval_dataset: self.steps["evaluate"] = "skipped"
         self.write_records = True  # False for plans: nothing is written anywhere
         self._t0 = time.perf_counter()
 
@@ -339,6 +365,35 @@ def check(self: DeploymentRun) -> dict:
         return {"user": self.who.get("name"), "role": role, "repo_id": self.repo_id, "space_id": self._space_id() if c.space else None}
     return self._step("check", go)
 
+# %% ../nbs/50_pipeline.ipynb #14dbe98e
+@patch
+def load_evaluation(self: DeploymentRun) -> EvalSet:
+    "Load and check the eval set `eval_dataset` names (cheap: nothing is transcribed)."
+    if self.eval_set is None:
+        self.eval_set = load_config_eval_set(self.config, endpoint=self.api.endpoint, token=self._token)
+        emit(self.progress, "evaluate", "info", repr(self.eval_set))
+    return self.eval_set
+
+# %% ../nbs/50_pipeline.ipynb #e429cd81
+@patch
+def evaluate(self: DeploymentRun) -> EvalResult | None:
+    "Measure WER/CER/RTFx on the eval set (and the base model's), for the card, the commit and the record."
+    def go():
+        c = self.config
+        res = self.evaluation = run_evaluation(c, self.load_evaluation(), self.artifacts, endpoint=self.api.endpoint,
+                                               token=self._token, progress=self.progress)
+        self.record.evaluation = eval_record(res)
+        return res
+    if not self.config.eval_dataset: self.steps["evaluate"] = "skipped"; return None
+    if self.artifacts is None: self.inspect()
+    if self.steps["check"] == "pending": self.check()
+    return self._step("evaluate", go)
+
+@patch
+def _evaluation(self: DeploymentRun) -> dict:
+    "`evaluation=` for the card and the publisher, once there is one."
+    return {"evaluation": self.evaluation} if self.evaluation is not None else {}
+
 # %% ../nbs/50_pipeline.ipynb #f0e19fb1
 @patch
 def _space_link(self: DeploymentRun) -> dict:
@@ -353,8 +408,9 @@ def card(self: DeploymentRun) -> str:
         c = self.config
         variants = [{"subfolder": "int4", "method": "bitsandbytes nf4", "size": None}] if c.quantize else None
         v = card_variables(self.artifacts, as_training_config(self.training_config), as_training_results(self.results), c.metadata,
-                           repo_id=self.repo_id, quantized_variants=variants, endpoint=self.api.endpoint, **self._space_link())
-        self.card_text = ModelCardGenerator().generate_model_card(v)
+                           repo_id=self.repo_id, quantized_variants=variants, endpoint=self.api.endpoint, **self._space_link(),
+                           **self._evaluation())
+        self.card_text, self._card_evaluation = ModelCardGenerator().generate_model_card(v), self.evaluation
         return self.card_text
     if self.artifacts is None: self.inspect()
     if self.steps["check"] == "pending": self.check()
@@ -375,7 +431,7 @@ def _push(self: DeploymentRun, *, dry_run: bool = False) -> PushResult:
     # with a 4-bit variant the card states its size, known once it is quantized: then the publisher renders the card
     card_text = self.card_text if not c.quantize else None
     return self._pusher().push_model(self.training_config, self.results, card=True, quantize=c.quantize, tag=c.tag, dry_run=dry_run,
-                                     card_text=card_text, **self._space_link())
+                                     card_text=card_text, **self._space_link(), **self._evaluation())
 
 @patch
 def publish(self: DeploymentRun) -> PushResult:
@@ -450,8 +506,10 @@ def finish(self: DeploymentRun) -> DeploymentRecord:
 @patch
 def run(self: DeploymentRun) -> DeploymentRecord:
     "Every step in order (those already done, e.g. by a card preview, are not done again)."
-    for name, step in (("inspect", self.inspect), ("check", self.check), ("card", self.card), ("publish", self.publish)):
-        if self.steps[name] != "done": step()
+    for name, step in (("inspect", self.inspect), ("check", self.check), ("evaluate", self.evaluate), ("card", self.card),
+                       ("publish", self.publish)):
+        if self.steps[name] not in ("done", "skipped"): step()
+        if name == "card" and self._card_evaluation is not self.evaluation: self.card()  # a preview rendered before the evaluation
     if self.config.space: self.deploy_space()
     return self.finish()
 
@@ -467,52 +525,6 @@ def deploy(
     "Inspect, card, publish (+ 4-bit), deploy and smoke-check the Space; write and return the record."
     if isinstance(config, (str, os.PathLike)): config = DeployConfig.from_file(config)
     return DeploymentRun(config, token=token, space_token=space_token, progress=progress, api=api).run()
-
-# %% ../nbs/50_pipeline.ipynb #05b5eefa
-@dataclass
-class DeploymentPlan:
-    "What `deploy()` would change on the Hub (nothing has been written)."
-    repo_id: str
-    user: str | None
-    endpoint: str | None
-    model: dict = field(default_factory=dict)   # the publisher's plan: files to add/update/delete, bytes
-    space: dict = field(default_factory=dict)   # the deployer's plan: space_id, hardware, variables, secret names
-    card: str | None = None                     # the model card that would be committed
-    warnings: list = field(default_factory=list)
-
-    def to_dict(self) -> dict: return redact_obj(json.loads(json.dumps(asdict(self), default=str)))
-    def _repr_markdown_(self) -> str: return "```\n" + self.summary() + "\n```\n"
-
-# %% ../nbs/50_pipeline.ipynb #ac25a14e
-def _space_plan_lines(sp: dict) -> list[str]:
-    hw = sp.get("hardware")
-    hw = hw.get("wanted") if isinstance(hw, dict) else hw
-    lines = [f"  space: {sp.get('space_id')} ({'update' if sp.get('exists') else 'new'}), hardware {hw}"]
-    files = sp.get("files") or {}
-    for kind in ("add", "update", "delete"):
-        lines += [f"    {kind:7} {f}" for f in files.get(kind) or []]
-    v = sp.get("variables") or {}
-    vs = v.get("set") if isinstance(v, dict) and "set" in v else v
-    if isinstance(vs, dict) and vs: lines.append("    variables: " + ", ".join(f"{k}={val}" for k, val in sorted(vs.items())))
-    elif isinstance(vs, str): lines.append(f"    variables: {vs}")
-    if sp.get("secrets") is not None: lines.append("    secrets (names only): " + (", ".join(sp["secrets"]) or "none"))
-    if sp.get("note"): lines.append(f"    note: {sp['note']}")
-    return lines
-
-@patch
-def summary(self: DeploymentPlan) -> str:
-    "The plan in a few lines: files (with sizes), bytes to send, the Space."
-    sizes = self.model.get("sizes") or {}
-    lines = [f"plan for {self.repo_id} (as {self.user}; nothing written)" + ("" if self.model.get("repo_exists", True) else ": a new repo")]
-    for kind in ("add", "update", "delete", "pending"):
-        for f in self.model.get(kind) or []:
-            lines.append(f"  {kind:7} {f}" + (f"  ({human_bytes(sizes[f])})" if f in sizes else ""))
-    if self.model.get("unchanged"): lines.append(f"  unchanged: {len(self.model['unchanged'])} files")
-    b = self.model.get("bytes_to_send", self.model.get("bytes"))
-    if b is not None: lines.append(f"  bytes to send: {human_bytes(b)}")
-    if self.space: lines += _space_plan_lines(self.space)
-    lines += [f"  warning: {w}" for w in self.warnings]
-    return redact("\n".join(lines))
 
 # %% ../nbs/50_pipeline.ipynb #a85aff55
 @patch
@@ -549,11 +561,15 @@ def plan(
     progress: ProgressCallback | None | bool = None,  # receives the stages' ProgressEvents; False: silent
     api: HfApi | None = None,         # an `HfApi` to use
 ) -> DeploymentPlan:
-    "What `deploy(config)` would change on the Hub: files, bytes, Space variables, secret names, hardware."
+    "What `deploy(config)` would change on the Hub: files, bytes, Space variables, secret names, hardware, what is evaluated."
     if isinstance(config, (str, os.PathLike)): config = DeployConfig.from_file(config)
     run = DeploymentRun(config, token=token, space_token=space_token, progress=progress, api=api)
     run.write_records = False  # a plan writes nothing, not even a failed record
-    run.inspect(); run.check(); card = run.card()
+    run.inspect(); run.check()
+    c = run.config
+    ev = run._step("evaluate", lambda: plan_evaluation(run.load_evaluation(), run.artifacts, language=eval_language(c.metadata),
+                   base_model=eval_base_model(c.metadata, run.artifacts, c.eval_compare_base))) if c.eval_dataset else None
+    card = run.card()
     res = run._push(dry_run=True)
     model = _as_dict(res.plan)
     space, warnings = {}, list(run.record.warnings) + list(res.warnings)
@@ -561,7 +577,7 @@ def plan(
         space = {"space_id": run._space_id(), **run._space_plan(model)}
         warnings += list(space.get("warnings") or [])
     return DeploymentPlan(repo_id=run.repo_id, user=run.record.user, endpoint=run.config.endpoint, model=model, space=space,
-                          card=res.card or card, warnings=warnings)
+                          card=res.card or card, warnings=warnings, evaluation=ev.to_dict() if ev else {})
 
 # %% ../nbs/50_pipeline.ipynb #d310d697
 _MOVED = {"status": "status", "status_summary": "status", "notebook_path": "batch", "load_batch": "batch", "run_batch": "batch",

@@ -42,7 +42,7 @@ def _box(kind: str, text: str) -> str:
     return f"<div style='border-left:4px solid {colour};padding:4px 8px;white-space:pre-wrap'>{html.escape(redact(str(text)))}</div>"
 
 # %% ../nbs/60_wizard.ipynb #674ba877
-_STEP_LABELS = {"check": "Token", "inspect": "Inspect the model", "card": "Model card", "publish": "Publish the model",
+_STEP_LABELS = {"check": "Token", "inspect": "Inspect the model", "evaluate": "Evaluate (WER, CER, speed)", "card": "Model card", "publish": "Publish the model",
                 "space": "Demo Space (build + smoke check)", "record": "Record"}
 _ICONS = {"pending": "⏳", "running": "▶️", "done": "✅", "failed": "❌", "skipped": "➖", "not run": "➖"}
 HUB_URL = "https://huggingface.co"
@@ -80,7 +80,7 @@ class DeployWizard:
         self.events: list[ProgressEvent] = []
         self._run_inputs: tuple | None = None  # (config, token, space token) the current run was made for
         self._model_widgets(c); self._identity_widgets(c); self._metadata_widgets(c)
-        self._publish_widgets(c); self._space_widgets(c); self._run_widgets()
+        self._publish_widgets(c); self._eval_widgets(c); self._space_widgets(c); self._run_widgets()
         self._wire()
         self.widget = self._layout()
 
@@ -122,6 +122,13 @@ def _publish_widgets(self: DeployWizard, c: DeployConfig):
     self.private = w.Checkbox(value=c.private, description="Private model repo", style=_STYLE)
     self.quantize = w.Checkbox(value=c.quantize == "int4", description="Also publish a 4-bit (nf4) variant", style=_STYLE)
     self.tag = _text("Tag", c.tag, "optional, e.g. v1")
+
+# %% ../nbs/60_wizard.ipynb #a9e77372
+@patch
+def _eval_widgets(self: DeployWizard, c: DeployConfig):
+    self.eval_dataset = _text("Eval dataset", c.eval_dataset, "optional: an audiofolder, or a Hub dataset id (owner/name)")
+    self.eval_split = _text("Eval split", c.eval_split, 'default: "test", or the only split')
+    self.eval_max_samples = _text("Max samples", str(c.eval_max_samples or ""), "optional: evaluate on the first N clips")
 
 @patch
 def _space_widgets(self: DeployWizard, c: DeployConfig):
@@ -175,10 +182,11 @@ def _layout(self: DeployWizard) -> w.VBox:
         ("3. Metadata", [self.repo_id, self.name, self.description, self.languages, self.license, self.base_model, self.dataset,
                          self.training_config, self.results]),
         ("4. Card preview", [self.preview_button, self.card_preview]),
-        ("5. Publish options", [self.private, self.quantize, self.tag]),
-        ("6. Space options", [self.space, self.space_id, self.space_int4, self.hardware, self.hardware_hint, self.title, self.emoji,
+        ("5. Evaluation", [self.eval_dataset, self.eval_split, self.eval_max_samples]),
+        ("6. Publish options", [self.private, self.quantize, self.tag]),
+        ("7. Space options", [self.space, self.space_id, self.space_int4, self.hardware, self.hardware_hint, self.title, self.emoji,
                               self.space_description, self.examples_dir, self.space_token]),
-        ("7. Deploy", [self.run_button, self.progress_bar, self.step_status, self.message, self.links]),
+        ("8. Deploy", [self.run_button, self.progress_bar, self.step_status, self.message, self.links]),
     ]
     acc = w.Accordion(children=[w.VBox(ch) for _, ch in sections])
     for i, (t, _) in enumerate(sections): acc.set_title(i, t)
@@ -276,7 +284,8 @@ def build_config(self: DeployWizard) -> DeployConfig:
                         metadata=meta, quantize="int4" if self.quantize.value else None, tag=v(self.tag),
                         space=self.space.value, space_id=v(self.space_id), hardware=self.hardware.value,
                         space_variant="int4" if self.space_int4.value else "full",
-                        branding=brand, examples_dir=v(self.examples_dir))
+                        branding=brand, examples_dir=v(self.examples_dir), eval_dataset=v(self.eval_dataset),
+                        eval_split=v(self.eval_split), eval_max_samples=v(self.eval_max_samples))
 
 # %% ../nbs/60_wizard.ipynb #939fa1b3
 @patch
