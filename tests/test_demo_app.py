@@ -5,6 +5,7 @@ the API, headless Chromium for the page.
 import concurrent.futures as cf
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -216,11 +217,13 @@ def test_memory_stays_bounded_over_500_requests(app, clips):
     assert done[0] == 500
     mib = [x >> 20 for x in [rss_start, *samples]]
     # Bounded means a plateau: allocator arenas, thread pools and caches grow the process in steps during the
-    # first requests, then it stays put. So the last 250 requests must not reach a new high more than 20 MB
-    # above the first 250's. A leak would: each request's input features alone are 1.5 MB (Voxtral pads audio
-    # to 30 s), and even 0.1 MB kept per request would add 25 MB over the last 250.
+    # first requests, then it stays put. So the typical size over the last 250 requests (the median of five
+    # samples) must stay within 20 MB of the first 250's. A leak would not: each request's input features alone
+    # are 1.5 MB (Voxtral pads audio to 30 s), and even 0.1 MB kept per request moves the median 25 MB, since the
+    # two medians are 250 requests apart. A single late step of the allocator (seen once: +17 MB in the very last
+    # sample, after 21-24 MB of flat samples) moves one sample, not the median; the 200 MB cap bounds it.
     warm, steady = samples[:5], samples[5:]
-    assert max(steady) - max(warm) < 20 * 2**20, mib
+    assert statistics.median(steady) - statistics.median(warm) < 20 * 2**20, mib
     assert max(samples) - rss_start < 200 * 2**20, mib
     _assert_serving(app)
 
