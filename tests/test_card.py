@@ -227,8 +227,8 @@ def base_model_dir(tmp_path_factory) -> Path:
 
 def _eval_helpers():
     pytest.importorskip("jiwer"); pytest.importorskip("whisper_normalizer")
-    from test_evaluate import _audiofolder, _parquet_bytes
-    return _audiofolder, _parquet_bytes
+    from voxtral_deploy.testing import audiofolder_parquet, make_eval_audiofolder
+    return make_eval_audiofolder, audiofolder_parquet
 
 
 def _table_rows(text: str, header: str) -> list[list[str]]:

@@ -185,11 +185,8 @@ def test_quickstart_exit_after_check(work):
 
 def _audiofolder(root: Path, texts=("one two", "three", "four five six")) -> Path:
     "A small eval set in the audiofolder layout, split folder `test/`."
-    from voxtral_deploy.testing import make_clip
-    (root / "test").mkdir(parents=True, exist_ok=True)
-    for i, t in enumerate(texts): make_clip(root / "test" / f"clip{i}.wav", seconds=0.4 + 0.2 * i)
-    (root / "test" / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"clip{i}.wav", "text": t}) + "\n"
-                                                          for i, t in enumerate(texts)))
+    from voxtral_deploy.testing import make_eval_audiofolder
+    make_eval_audiofolder(root / "test", texts)
     return root
 
 

@@ -1,6 +1,6 @@
 """The evaluation stage end to end: eval sets from an audiofolder, a saved dataset and a dataset repo on the local hub
 (loaded with `datasets` through the real huggingface_hub client), a real tiny Voxtral, WER checked against jiwer."""
-import io, json
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,32 +11,13 @@ from conftest import ALICE_WRITE
 jiwer = pytest.importorskip("jiwer")
 from voxtral_deploy.core import InvalidInputError
 from voxtral_deploy.evaluate import EvalResult, evaluate, load_eval_set, text_normalizer
-from voxtral_deploy.testing import make_clip
+from voxtral_deploy.testing import audiofolder_parquet as _parquet_bytes, make_eval_audiofolder
 
 TEXTS = ["one two", "three", "four five six", "seven", "eight nine"]
 
 
 def _audiofolder(root: Path, texts=TEXTS) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for i, t in enumerate(texts):
-        make_clip(root / f"clip{i}.wav", seconds=0.4 + 0.2 * i, kind="noise" if i % 2 else "tone")
-    with open(root / "metadata.jsonl", "w") as f:
-        for i, t in enumerate(texts):
-            f.write(json.dumps({"file_name": f"clip{i}.wav", "text": t}) + "\n")
-    return root
-
-
-def _parquet_bytes(folder: Path) -> bytes:
-    "The audiofolder as one parquet file shaped like the Hub's: an Audio column of {bytes, path} structs."
-    import pyarrow as pa, pyarrow.parquet as pq
-    rows = [json.loads(l) for l in (folder / "metadata.jsonl").read_text().splitlines()]
-    audio = pa.array([{"bytes": (folder / r["file_name"]).read_bytes(), "path": r["file_name"]} for r in rows],
-                     type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
-    table = pa.table({"audio": audio, "sentence": [r["text"] for r in rows]})
-    feats = {"audio": {"_type": "Audio"}, "sentence": {"dtype": "string", "_type": "Value"}}
-    table = table.replace_schema_metadata({b"huggingface": json.dumps({"info": {"features": feats}}).encode()})
-    buf = io.BytesIO(); pq.write_table(table, buf)
-    return buf.getvalue()
+    return make_eval_audiofolder(root, texts)
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,8 @@ def _scan(root: Path, *texts):
 
 def _audiofolder(root: Path, texts=("one two", "three", "four five six")) -> Path:
     "A small eval set in the audiofolder layout."
-    from voxtral_deploy.testing import make_clip
-    root.mkdir(parents=True, exist_ok=True)
-    for i, t in enumerate(texts): make_clip(root / f"clip{i}.wav", seconds=0.4 + 0.2 * i)
-    (root / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"clip{i}.wav", "text": t}) + "\n" for i, t in enumerate(texts)))
-    return root
+    from voxtral_deploy.testing import make_eval_audiofolder
+    return make_eval_audiofolder(root, texts)
 
 
 def _outputs(nb: dict) -> str:

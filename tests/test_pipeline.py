@@ -1,6 +1,5 @@
 """deploy() end to end against the local hub and its Space runtime: record, plan, Space failure, status, quickstart."""
 import hashlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -9,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import ALICE_WRITE, ALICE_READ, BOB_WRITE
-from voxtral_deploy.testing import assert_no_secrets
+from voxtral_deploy.testing import assert_no_secrets, audiofolder_parquet, make_eval_audiofolder
 
 
 def _token_file(tmp_path: Path, token: str = ALICE_WRITE) -> Path:
@@ -331,25 +330,7 @@ EVAL_TEXTS = ("one two", "three", "four five six")
 
 
 def _audiofolder(root: Path, texts=EVAL_TEXTS) -> Path:
-    "A small eval set in the `datasets` audiofolder layout: wav clips and metadata.jsonl."
-    from voxtral_deploy.testing import make_clip
-    root.mkdir(parents=True, exist_ok=True)
-    for i, t in enumerate(texts): make_clip(root / f"clip{i}.wav", seconds=0.4 + 0.2 * i, kind="noise" if i % 2 else "tone")
-    (root / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"clip{i}.wav", "text": t}) + "\n" for i, t in enumerate(texts)))
-    return root
-
-
-def _parquet_bytes(folder: Path) -> bytes:
-    "The audiofolder as one parquet file shaped like the Hub's: an Audio column of {bytes, path} structs."
-    import pyarrow as pa, pyarrow.parquet as pq
-    rows = [json.loads(l) for l in (folder / "metadata.jsonl").read_text().splitlines()]
-    audio = pa.array([{"bytes": (folder / r["file_name"]).read_bytes(), "path": r["file_name"]} for r in rows],
-                     type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
-    table = pa.table({"audio": audio, "sentence": [r["text"] for r in rows]})
-    feats = {"audio": {"_type": "Audio"}, "sentence": {"dtype": "string", "_type": "Value"}}
-    table = table.replace_schema_metadata({b"huggingface": json.dumps({"info": {"features": feats}}).encode()})
-    buf = io.BytesIO(); pq.write_table(table, buf)
-    return buf.getvalue()
+    return make_eval_audiofolder(root, texts)
 
 
 @pytest.mark.slow
@@ -384,7 +365,7 @@ def test_plan_says_what_will_be_evaluated(config, api, hub, tmp_path):
     from voxtral_deploy.pipeline import plan
     api.create_repo("alice/digits-eval", repo_type="dataset")
     commit = api.create_commit("alice/digits-eval", [CommitOperationAdd("data/test-00000-of-00001.parquet",
-                               _parquet_bytes(_audiofolder(tmp_path / "digits")))], commit_message="eval set", repo_type="dataset")
+                               audiofolder_parquet(_audiofolder(tmp_path / "digits")))], commit_message="eval set", repo_type="dataset")
     p = plan(config.replace(space=False, eval_dataset="alice/digits-eval", metadata={"name": "Voxtral tiny", "languages": ["fr"],
                                                                                      "base_model": "mistralai/Voxtral-Mini-3B-2507"}))
     ev = p.evaluation

@@ -15,9 +15,9 @@ from .core import InvalidInputError, MissingExtraError, VoxtralDeployError, atom
 # %% auto #0
 __all__ = ['NUM_SPECIAL_TOKENS', 'TINY_VOCAB_SIZE', 'AUDIO_TOKEN_ID', 'TINY_AUDIO_CONFIG', 'TINY_TEXT_CONFIG',
            'QUANTIZABLE_AUDIO_CONFIG', 'QUANTIZABLE_TEXT_CONFIG', 'TRAINING_CONFIG', 'tiny_tekken', 'make_tiny_voxtral',
-           'MissingProgramError', 'make_clip', 'make_training_fixtures', 'find_secrets', 'assert_no_secrets',
-           'demo_app_env', 'ServerStartError', 'wait_for_url', 'RunningApp', 'start_demo_app',
-           'make_fake_voxtral_folder', 'write_safetensors_stub', 'free_port']
+           'MissingProgramError', 'make_clip', 'make_training_fixtures', 'make_eval_audiofolder', 'audiofolder_parquet',
+           'find_secrets', 'assert_no_secrets', 'demo_app_env', 'ServerStartError', 'wait_for_url', 'RunningApp',
+           'start_demo_app', 'make_fake_voxtral_folder', 'write_safetensors_stub', 'free_port']
 
 # %% ../nbs/08_testing.ipynb #dc1f74a8
 _TEKKEN_PATTERN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?"
@@ -224,6 +224,39 @@ def make_training_fixtures(
     out = {key: atomic_write_text(dir / name, text) for key, (name, text) in files.items()}
     out["dir"] = dir
     return out
+
+# %% ../nbs/08_testing.ipynb #a06e932a
+def make_eval_audiofolder(
+    root: str | os.PathLike,                                   # folder to write (created)
+    texts: Iterable[str] = ("one two", "three", "four five six"),  # one clip per transcript
+    *,
+    speech: bool = False,                                      # speak the texts with espeak-ng (else tones and noise)
+) -> Path:
+    "A small eval set in the `datasets` audiofolder layout: clips and a metadata.jsonl with their transcripts."
+    root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, t in enumerate(texts):
+        if speech: make_clip(root / f"clip{i}.wav", text=t)
+        else: make_clip(root / f"clip{i}.wav", seconds=0.4 + 0.2 * i, kind="noise" if i % 2 else "tone")
+        rows.append({"file_name": f"clip{i}.wav", "text": t})
+    atomic_write_text(root / "metadata.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+def audiofolder_parquet(
+    folder: str | os.PathLike,        # an audiofolder (`make_eval_audiofolder`)
+    text_column: str = "sentence",    # the transcript column's name in the parquet file
+) -> bytes:
+    "The audiofolder as one parquet file shaped like the Hub's: an Audio column of {bytes, path} structs."
+    import pyarrow as pa, pyarrow.parquet as pq
+    folder = Path(folder)
+    rows = [json.loads(l) for l in (folder / "metadata.jsonl").read_text().splitlines() if l.strip()]
+    audio = pa.array([{"bytes": (folder / r["file_name"]).read_bytes(), "path": r["file_name"]} for r in rows],
+                     type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+    table = pa.table({"audio": audio, text_column: [r["text"] for r in rows]})
+    feats = {"audio": {"_type": "Audio"}, text_column: {"dtype": "string", "_type": "Value"}}
+    table = table.replace_schema_metadata({b"huggingface": json.dumps({"info": {"features": feats}}).encode()})
+    buf = io.BytesIO(); pq.write_table(table, buf)
+    return buf.getvalue()
 
 # %% ../nbs/08_testing.ipynb #505a06a9
 from .artifacts import make_fake_voxtral_folder, write_safetensors_stub
