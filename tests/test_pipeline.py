@@ -1,5 +1,6 @@
 """deploy() end to end against the local hub and its Space runtime: record, plan, Space failure, status, quickstart."""
 import hashlib
+import io
 import json
 import shutil
 from pathlib import Path
