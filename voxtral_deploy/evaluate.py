@@ -20,7 +20,7 @@ from .inference import SAMPLE_RATE, AudioInputError, Transcriber, load_audio, no
 
 # %% auto #0
 __all__ = ['TEXT_COLUMNS', 'EVAL_RESULTS_FILE', 'PREDICTIONS_FILE', 'EvalClip', 'EvalSet', 'load_eval_set', 'text_normalizer',
-           'clip_wer', 'score', 'transcribe_batch', 'EvalRun', 'run_model', 'EvalResult', 'evaluate']
+           'clip_wer', 'score', 'EvalRun', 'run_model', 'EvalResult', 'evaluate']
 
 # %% ../nbs/36_evaluate.ipynb #3d28ad8e
 TEXT_COLUMNS = ("text", "transcription", "sentence", "transcript", "normalized_text", "raw_text")
@@ -250,24 +250,6 @@ def score(references: list[str],   # what was said
             "wer_raw": pct(j.wer, references, hypotheses), "cer_raw": pct(j.cer, references, hypotheses),
             "normalizer": "whisper-english" if language == "en" else "whisper-basic", "empty_after_normalizing": len(pairs) - len(kept)}
 
-# %% ../nbs/36_evaluate.ipynb #3d3a7718
-def transcribe_batch(transcriber: Transcriber,       # a loaded model and processor
-                     arrays: list[np.ndarray],       # float32 mono clips at 16 kHz
-                     *,
-                     language: str | None = None,    # ISO 639-1 code, or None to let the model detect it
-                     max_new_tokens: int = 128,      # upper bound on generated tokens per clip
-                     ) -> list[str]:
-    "Greedy transcriptions of several clips in one `generate` call."
-    import torch
-    proc, model = transcriber.processor, transcriber.model
-    inputs = proc.apply_transcription_request(language=normalize_language(language), audio=list(arrays), format=["WAV"] * len(arrays),
-                                              model_id=transcriber.model_id, sampling_rate=SAMPLE_RATE)
-    inputs = inputs.to(model.device, dtype=model.dtype)
-    with torch.inference_mode():
-        out = model.generate(**inputs, max_new_tokens=int(max_new_tokens), do_sample=False, num_beams=1)
-    texts = [proc.tokenizer.decode(row, skip_special_tokens=True) for row in out[:, inputs["input_ids"].shape[1]:]]
-    return [t.split(None, 1)[1] if t.lstrip().startswith("lang:") and " " in t.strip() else t.strip() for t in texts]
-
 # %% ../nbs/36_evaluate.ipynb #c11c251b
 @dataclass
 class EvalRun:
@@ -302,7 +284,7 @@ def run_model(model: Transcriber | str | os.PathLike,   # a loaded Transcriber, 
     start = time.perf_counter()
     for b in range(0, len(order), int(batch_size)):
         idx = order[b:b + int(batch_size)]
-        for i, text in zip(idx, transcribe_batch(t, [clips[i].audio for i in idx], language=language, max_new_tokens=max_new_tokens)):
+        for i, text in zip(idx, t.transcribe_batch([clips[i].audio for i in idx], language=language, max_new_tokens=max_new_tokens)):
             hyps[i] = text
         emit(progress, "evaluate", "progress", f"{t.model_id}: {b + len(idx)}/{len(order)} clips", current=b + len(idx), total=len(order))
     seconds = time.perf_counter() - start
