@@ -23,13 +23,13 @@ $(STAMP): settings.ini setup.py pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,quant,lora,docs,eval]"
 	@touch $(STAMP)
 
-# Browser and speech for the end-to-end tests (Debian packages); installed only when missing.
+# Browser (+ its webdriver), the Space sandbox and speech for the end-to-end tests (Debian packages); installed only when missing.
 sysdeps: $(SYSDEPS_STAMP)
 $(SYSDEPS_STAMP):
-	@if ! command -v chromium >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v ffmpeg >/dev/null; then \
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v bwrap >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v ffmpeg >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium espeak-ng ffmpeg >/dev/null; \
-	  else echo "warning: chromium, espeak-ng or ffmpeg missing and cannot apt-get install them; the tests that need them will be skipped"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver bubblewrap espeak-ng ffmpeg >/dev/null; \
+	  else echo "warning: chromium, chromium-driver, bubblewrap, espeak-ng or ffmpeg missing and cannot apt-get install them; the tests that need them will be skipped"; fi; \
 	fi
 	@mkdir -p $(VENV) && touch $(SYSDEPS_STAMP)
 
