@@ -8,6 +8,7 @@ from huggingface_hub import HfApi, hf_hub_download, snapshot_download, get_hf_fi
 from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError)
 
 from conftest import ALICE_READ, ALICE_WRITE, BOB_WRITE, TOKENS
+from spacekit import echo_app, wait_stage
 from voxtral_deploy.localhub import LocalHub
 from voxtral_deploy.testing import assert_no_secrets
 
@@ -388,24 +389,8 @@ def test_hf_cli(hub, tmp_path):
 
 
 # -- Spaces --------------------------------------------------------------------------------------------
-APP_OK = '''import http.server, json, os
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({k: os.environ.get(k) for k in ("GREETING", "MY_SECRET", "HF_ENDPOINT", "SPACE_ID", "SYSTEM")}).encode()
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-print("app starting", flush=True)
-http.server.HTTPServer((os.environ["GRADIO_SERVER_NAME"], int(os.environ["GRADIO_SERVER_PORT"])), H).serve_forever()
-'''
-
-
-def _wait_stage(api, repo_id, stages, timeout=60):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        rt = api.get_space_runtime(repo_id)
-        if rt.stage in stages: return rt
-        time.sleep(0.2)
-    raise AssertionError(f"{repo_id} stuck at {rt.stage}: {rt.raw}")
+APP_OK = echo_app('{k: os.environ.get(k) for k in ("GREETING", "MY_SECRET", "HF_ENDPOINT", "SPACE_ID", "SYSTEM")}')
+_wait_stage = wait_stage
 
 
 def test_space_reaches_running(api, hub, tmp_path):
@@ -422,7 +407,8 @@ def test_space_reaches_running(api, hub, tmp_path):
     assert set(api.get_space_secrets("alice/ok")) == {"MY_SECRET"} and api.get_space_variables("alice/ok")["GREETING"].value == "hi"
     assert any("app starting" in l for l in api.fetch_space_logs("alice/ok"))
     assert any("requirements" in l for l in api.fetch_space_logs("alice/ok", build=True))
-    assert_no_secrets(hub.root, secrets=["s3cr3t-value"])  # Space secrets live in the hub's memory only
+    # Space secrets are kept (0600) in the secrets store only, never in a repo or the hub's other files (issue 12)
+    assert_no_secrets(hub.root, secrets=["s3cr3t-value"], ignore=lambda p: p.name == "space-secrets.json")
     pid = hub.space("alice/ok").proc.pid
     # a variable change restarts the app with the new value
     api.add_space_variable("alice/ok", "GREETING", "hello")

@@ -9,7 +9,7 @@ import argparse, logging, sys
 from .server import serve_forever
 
 # %% auto #0
-__all__ = ['main']
+__all__ = ['main', 'connection_help']
 
 # %% ../../nbs/14a_localhub_main.ipynb #d654dfc3
 def main(argv: list[str] | None = None  # the arguments (default: `sys.argv[1:]`)
@@ -23,6 +23,17 @@ def main(argv: list[str] | None = None  # the arguments (default: `sys.argv[1:]`
     ap.add_argument("--space-install", action="store_true", help="pip install Space requirements into a venv")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
-    serve_forever(a.root, host=a.host, port=a.port, tokens=a.tokens, print_json=a.json, space_install=a.space_install)
+    serve_forever(a.root, host=a.host, port=a.port, tokens=a.tokens, print_json=a.json, space_install=a.space_install,
+                  on_ready=lambda hub: print(connection_help(hub), file=sys.stderr, flush=True))
 
 if __name__ == "__main__" and "__file__" in globals(): main()
+
+# %% ../../nbs/14a_localhub_main.ipynb #fd09bf4a
+def connection_help(hub) -> str:  # a started `LocalHub`
+    "How to point the other commands at a running local hub: its endpoint and its token file."
+    tf = hub.token_file
+    tok = f"{tf} (pass it as is to --token-file)" if tf else "the tokens dict it was given"
+    return (f"local hub at {hub.endpoint} (data in {hub.root})\n"
+            f"token: {tok}\n"
+            f"point the other commands at it: voxtral-deploy <command> --endpoint {hub.endpoint}" + (f" --token-file {tf}" if tf else "") + "\n"
+            f"huggingface_hub and the hf CLI: export HF_ENDPOINT={hub.endpoint} HF_HUB_DISABLE_XET=1 HF_TOKEN=<a token from that file>")

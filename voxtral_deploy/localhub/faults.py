@@ -14,7 +14,7 @@ from .storage import HubRequestError
 from .protocol import RouteGroup
 
 # %% auto #0
-__all__ = ['FAULT_ROUTES', 'FAULT_KINDS', 'Fault', 'FaultInjector', 'FaultRoutes']
+__all__ = ['FAULT_ROUTES', 'FAULT_KINDS', 'SPACE_FAULTS', 'Fault', 'FaultInjector', 'FaultRoutes', 'SpaceFault']
 
 # %% ../../nbs/13_localhub_faults.ipynb #7f4807d1
 FAULT_ROUTES = {
@@ -76,6 +76,7 @@ class FaultInjector:
     "The faults injected into one hub, taken by the requests they hit."
     def __init__(self):
         self._faults: list[Fault] = []
+        self._space_faults: list = []  # `SpaceFault`s (see below)
         self._lock = threading.Lock()
 
     def inject(self, route: str, kind: str = "500", times: int = 1, retry_after: float | None = None, stall_s: float = 3.0) -> Fault:
@@ -86,7 +87,7 @@ class FaultInjector:
 
     def clear(self):
         "Remove every fault."
-        with self._lock: self._faults.clear()
+        with self._lock: self._faults.clear(); self._space_faults.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
         "The fault that hits this request, if any (counting the hit)."
@@ -125,8 +126,76 @@ class FaultRoutes(RouteGroup):
 @patch
 def faults_add(self: FaultRoutes, h):
     self._admin(h); d = h.json_body()
+    if "space" in d:  # a Space fault: {space, kind, times}
+        try: f = self.hub.faults.inject_space(d["space"], d.get("kind", ""), int(d.get("times", 1)))
+        except (InvalidInputError, TypeError, ValueError) as e: raise HubRequestError(400, str(e)) from None
+        return h.send_json({"space": f.space_id, "kind": f.kind, "times": f.times})
     allowed = {"route", "kind", "times", "retry_after", "stall_s"}
     if set(d) - allowed or "route" not in d: raise HubRequestError(400, f"A fault is {{route, kind, times, retry_after, stall_s}}; got {sorted(d)}.")
     try: f = self.hub.inject_fault(d["route"], kind=d.get("kind", "500"), times=int(d.get("times", 1)), retry_after=d.get("retry_after"), stall_s=float(d.get("stall_s", 3.0)))
     except (InvalidInputError, TypeError, ValueError) as e: raise HubRequestError(400, str(e)) from None
     h.send_json({"pattern": f.pattern, "kind": f.kind, "times": f.times})
+
+# %% ../../nbs/13_localhub_faults.ipynb #10e46879
+_PIP_RETRY = "WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection broken by '{e}': /simple/torch/"
+SPACE_FAULTS: dict[str, tuple[str, str, str, list[str]]] = {  # kind -> (phase, stage, errorMessage, log lines)
+    "index-timeout": ("build", "BUILD_ERROR", "Build failed with exit code: 1",
+        [_PIP_RETRY.format(e="ReadTimeoutError(\"HTTPSConnectionPool(host='pypi.org', port=443): Read timed out. (read timeout=15)\")"),
+         "ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='files.pythonhosted.org', port=443): Read timed out."]),
+    "index-reset": ("build", "BUILD_ERROR", "Build failed with exit code: 1",
+        [_PIP_RETRY.format(e="ProtocolError('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))"),
+         "ERROR: Could not install packages due to an OSError: ('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))"]),
+    "download-interrupted": ("start", "RUNTIME_ERROR", "Exit code: 1. Reason: the app stopped while downloading the model",
+        ["Traceback (most recent call last):",
+         "httpx.RemoteProtocolError: peer closed connection without sending complete message body (incomplete chunked read)"]),
+    "oom": ("start", "RUNTIME_ERROR", "Memory limit exceeded (16Gi)", ["Loading the model...", "Killed"]),
+    "hub-5xx": ("start", "RUNTIME_ERROR", "Exit code: 1. Reason: the Hub answered 503 while the app downloaded the model",
+        ["Traceback (most recent call last):",
+         "huggingface_hub.errors.HfHubHTTPError: 503 Server Error: Service Unavailable for url: {endpoint}/api/models/{model}/revision/{revision}"]),
+}
+
+@dataclass
+class SpaceFault:
+    "The next `times` builds or starts of Space `space_id` fail as `kind` (a key of `SPACE_FAULTS`)."
+    space_id: str   # e.g. "alice/voxtral-demo"
+    kind: str       # "index-timeout", "index-reset", "download-interrupted", "oom" or "hub-5xx"
+    times: int = 1  # how many builds (or starts) fail
+    hits: int = 0   # how many have failed so far
+
+    def __post_init__(self):
+        if self.kind not in SPACE_FAULTS: raise InvalidInputError(f"Unknown Space fault {self.kind!r}: use one of {', '.join(SPACE_FAULTS)}.")
+    @property
+    def phase(self) -> str: return SPACE_FAULTS[self.kind][0]
+
+# %% ../../nbs/13_localhub_faults.ipynb #fb959189
+@patch
+def inject_space(self: FaultInjector, space_id: str, kind: str, times: int = 1) -> SpaceFault:
+    "Make the next `times` builds or starts (as `kind` says) of `space_id` fail transiently."
+    f = SpaceFault(space_id, kind, int(times))
+    with self._lock: self._space_faults.append(f)
+    return f
+
+@patch
+def take_space(self: FaultInjector, space_id: str, phase: str) -> SpaceFault | None:
+    "The Space fault that hits this build phase (`build` or `start`) of `space_id`, if any (counting the hit)."
+    with self._lock:
+        for f in self._space_faults:
+            if f.space_id == space_id and f.phase == phase and f.times > 0:
+                f.times -= 1; f.hits += 1
+                return f
+    return None
+
+# %% ../../nbs/13_localhub_faults.ipynb #ba998ab9
+@patch
+def fail_space(self: FaultInjector, build, phase: str) -> bool:  # a `SpaceBuild` at the start of `phase`
+    "Fail `build` here if a Space fault says so (logs and stage as the Hub shows them); True when it did."
+    f = self.take_space(build.runner.repo_id, phase)
+    if f is None: return False
+    _, stage, message, lines = SPACE_FAULTS[f.kind]
+    vars_ = {k: v.get("value", "") for k, v in ((build.hub.store.repo("space", build.runner.repo_id).meta.get("variables")) or {}).items()}
+    ctx = {"endpoint": build.hub.endpoint, "model": vars_.get("HF_MODEL_ID", "?"), "revision": vars_.get("MODEL_REVISION", "main")}
+    which = "build" if phase == "build" else "run"
+    if phase == "build": build.log("pip install -r requirements.txt")
+    for l in lines: build.runner.log(build.gen, which, l.format(**ctx))
+    build.set_stage(stage, message)
+    return True

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/11_localhub_protocol.ipynb #112850b3
 from __future__ import annotations
-import hashlib, http.server, json, logging, re, socket, time, urllib.parse
+import hashlib, http.server, json, logging, re, secrets, socket, threading, time, urllib.parse
 from typing import Callable
 
 from fastcore.basics import patch
@@ -13,7 +13,9 @@ from ..core import redact
 from .storage import REPO_PREFIX, HubRequestError, Repo, canonical_json
 
 # %% auto #0
-__all__ = ['PLACEHOLDERS', 'TYPE_OF', 'JSON_TYPES', 'route_regex', 'seg', 'RouteGroup', 'Router', 'HubRequestHandler']
+__all__ = ['PLACEHOLDERS', 'TYPE_OF', 'JSON_TYPES', 'CONNECTION_LIMITS', 'route_regex', 'seg', 'RouteGroup', 'Router',
+           'check_fields', 'loads_json', 'HubRequestHandler', 'connection_limits', 'ConnectionWatch',
+           'refuse_connection']
 
 # %% ../../nbs/11_localhub_protocol.ipynb #23df06d0
 _log = logging.getLogger("voxtral_deploy.localhub")
@@ -39,12 +41,9 @@ class RouteGroup:
     def __init__(self, hub):  # the `LocalHub` served
         self.hub, self.store = hub, hub.store
 
-    @staticmethod
-    def check_write(tok, ns: str, rtype: str, repo_id: str):
-        "Refuse (401/403) unless `tok` is a write token of namespace `ns`."
-        if tok is None: raise HubRequestError(401, f"You must be authenticated to write to {rtype} {repo_id}: pass a write token.")
-        if tok.user != ns: raise HubRequestError(403, f"You don't have the rights to write to {rtype} {repo_id}: the namespace {ns!r} is not yours ({tok.user!r}).")
-        if not tok.can_write: raise HubRequestError(403, f"Your token is read-only: writing to {rtype} {repo_id} needs a token with the 'write' role.")
+    def check_write(self, tok, ns: str, rtype: str, repo_id: str, repo: Repo | None = None):
+        "Refuse (401/403) unless `tok` may write to `repo_id` in namespace `ns` (the hub's `access` policy decides)."
+        self.hub.access.check_write(tok, rtype, repo_id, repo)
 
     def url(self, repo: Repo) -> str:
         "The repo's web URL on this hub."
@@ -63,14 +62,14 @@ class RouteGroup:
 # %% ../../nbs/11_localhub_protocol.ipynb #160bad09
 @patch
 def repo(self: RouteGroup, h, t, ns, name, *, write: bool = False) -> Repo:
-    "The repo a route names, visible to the caller (404 otherwise); with `write`, the caller must own it."
+    "The repo a route names, visible to the caller (404 `RepoNotFound` otherwise); with `write`, the caller must be allowed to write to it."
     rtype = TYPE_OF[t]; repo_id = f"{seg(ns)}/{seg(name)}"
     tok = h.token()
     try: repo = self.store.repo(rtype, repo_id)
     except HubRequestError: repo = None
-    if repo is None or (repo.private and (tok is None or tok.user != repo.namespace)):
+    if repo is None or not self.hub.access.can_read(tok, repo):
         raise HubRequestError(404, f"Repository Not Found: {rtype} {repo_id[:200]} does not exist or is private.", "RepoNotFound")
-    if write: self.check_write(tok, repo_id.split("/")[0], rtype, repo_id)
+    if write: self.check_write(tok, repo.namespace, rtype, repo.id, repo)
     return repo
 
 # %% ../../nbs/11_localhub_protocol.ipynb #0112be1c
@@ -107,6 +106,30 @@ class Router:
         raise HubRequestError(404, f"Unknown route: {method} {path[:200]}. This local hub implements the Hub API "
                                    "subset that huggingface_hub uses for repos, files, commits and Spaces.")
 
+# %% ../../nbs/11_localhub_protocol.ipynb #69e196c2
+def _type_name(spec) -> str:
+    if isinstance(spec, list): return f"a list of {_type_name(spec[0])}"
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "an object", list: "a list"}
+    return " or ".join(names.get(t, t.__name__) for t in (spec if isinstance(spec, tuple) else (spec,)))
+
+def _has_type(v, spec) -> bool:
+    if isinstance(spec, list): return isinstance(v, list) and all(_has_type(x, spec[0]) for x in v)
+    types = spec if isinstance(spec, tuple) else (spec,)
+    if isinstance(v, bool) and bool not in types: return False
+    return isinstance(v, types)
+
+def check_fields(d: dict,        # a parsed JSON object from a request
+                 fields: dict,   # field name -> type, tuple of types, or [type] for a list of them
+                 what: str = "request"  # what to call the body in the error
+                 ) -> dict:
+    "Return `d` when each named field is absent, null or of its type; else a 400 `HubRequestError` naming the field."
+    if not isinstance(d, dict): raise HubRequestError(400, f"Malformed {what}: the body must be a JSON object.")
+    for k, spec in fields.items():
+        v = d.get(k)
+        if v is not None and not _has_type(v, spec):
+            raise HubRequestError(400, f"Malformed {what}: {k!r} must be {_type_name(spec)}, got {type(v).__name__}.")
+    return d
+
 # %% ../../nbs/11_localhub_protocol.ipynb #838d789b
 JSON_TYPES = ("application/json", "application/vnd.git-lfs+json", "text/plain")
 
@@ -141,7 +164,8 @@ def _iter_chunked(self: _BodyReader, limit: int, chunk: int):
     while True:
         line = self.rfile.readline(1024)
         try: n = int(line.split(b";")[0].strip() or b"x", 16)
-        except ValueError: self.close_connection = True; raise HubRequestError(400, "Malformed chunked request body.") from None
+        except ValueError: n = -1
+        if n < 0 or not line.endswith(b"\n"): self.close_connection = True; raise HubRequestError(400, "Malformed chunked request body.")
         if n == 0:
             while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""): pass
             return
@@ -168,18 +192,28 @@ def body(self: _BodyReader, limit: int | None = None) -> bytes:
     return b"".join(self.iter_body(limit or self.server.hub.max_json_body))
 
 @patch
-def json_body(self: _BodyReader, default=None, limit: int | None = None):
-    "The request body as a JSON object (`default` when empty; 400/415 when it is not JSON)."
+def json_body(self: _BodyReader, default=None, limit: int | None = None,
+              fields: dict | None = None,  # field types to check (see `check_fields`)
+              what: str = "request body"   # what to call the body in errors
+              ):
+    "The request body as a JSON object (`default` when empty; 400/415 when it is not JSON or a field has the wrong type)."
     ct = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     raw = self.body(limit)
     if not raw.strip():
         if default is not None: return default
         raise HubRequestError(400, "Expected a JSON body, got an empty one.")
     if ct and ct not in JSON_TYPES: raise HubRequestError(415, f"Unsupported Content-Type {ct!r}: send application/json.")
-    try: data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e: raise HubRequestError(400, f"Malformed JSON body: {e}.") from None
+    data = loads_json(raw, what)
     if not isinstance(data, dict): raise HubRequestError(400, "The JSON body must be an object.")
-    return data
+    return check_fields(data, fields or {}, what)
+
+def loads_json(raw: bytes | str,  # JSON text from a request
+               what: str = "request body"  # what to call it in the error
+               ):
+    "Parse JSON from a request: a 400 for bad JSON, bad UTF-8, or nesting too deep for the parser."
+    try: return json.loads(raw)
+    except RecursionError: raise HubRequestError(400, f"Malformed {what}: JSON nested too deeply.") from None
+    except (ValueError, UnicodeDecodeError) as e: raise HubRequestError(400, f"Malformed {what}: {e}.") from None
 
 # %% ../../nbs/11_localhub_protocol.ipynb #0a263348
 class _Responder:
@@ -197,6 +231,7 @@ class _Responder:
     def send_head(self, status: int, headers: dict):
         "Send the status line and `headers`; the caller writes the body."
         self.send_response(status)
+        self.send_header("X-Request-Id", self.request_id)  # on every answer, as the Hub does (errors quote it)
         for k, v in headers.items(): self.send_header(k, str(v))
         self.end_headers()
         self._sent = True
@@ -239,7 +274,7 @@ class HubRequestHandler(_BodyReader, _Responder, http.server.BaseHTTPRequestHand
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "voxtral-localhub/1.0"
-    timeout = 300  # an idle or stuck connection frees its thread after 5 minutes
+    timeout = 300  # only until `handle_one_request` sets the idle, header and body timeouts (see below)
 
     def log_message(self, fmt, *args): _log.debug("%s " + fmt, self.address_string(), *args)
     def log_error(self, fmt, *args): _log.debug("%s " + fmt, self.address_string(), *args)
@@ -255,6 +290,7 @@ class HubRequestHandler(_BodyReader, _Responder, http.server.BaseHTTPRequestHand
     def _reset(self):
         self._body_read, self._body_started, self._sent = False, False, False
         self.query, self.raw_path = {}, "/"
+        self.request_id = f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
 
 
 
@@ -265,6 +301,9 @@ def _dispatch(self: HubRequestHandler, method: str):
     hub = self.server.hub
     self.raw_path, _, qs = self.path.partition("?")
     self.query = urllib.parse.parse_qs(qs, keep_blank_values=True)
+    watch = getattr(self.server, "watch", None)
+    if watch is not None: watch.clear(self.connection)  # the headers are in: from now on each read has the body deadline
+    self.connection.settimeout(connection_limits(hub)["body_timeout_s"])
     if hub.stopping:  # a request that raced the stop: answer, and hang up
         self.close_connection = True
         return self.fail(HubRequestError(503, "The local hub is stopping; connect again to the hub now serving this port."))
@@ -296,3 +335,72 @@ def token(self: HubRequestHandler):
     info = self.server.hub.tokens.get(tok.strip()) if kind.lower() == "bearer" else None
     if info is None: raise HubRequestError(401, "Invalid credentials in Authorization header")
     return info
+
+# %% ../../nbs/11_localhub_protocol.ipynb #f3063eea
+CONNECTION_LIMITS = {"idle_timeout_s": 60.0, "header_timeout_s": 10.0, "body_timeout_s": 30.0, "max_connections": 256}
+
+def connection_limits(hub) -> dict:
+    "The connection limits of `hub` (its attributes of the names in `CONNECTION_LIMITS`, else the defaults)."
+    return {k: getattr(hub, k, v) for k, v in CONNECTION_LIMITS.items()}
+
+class ConnectionWatch:
+    "Deadlines on open sockets: a watchdog thread hangs up a socket whose deadline has passed."
+    def __init__(self, interval: float = 0.2):  # how often the watchdog looks
+        self.interval, self._deadlines, self._lock, self._stop = interval, {}, threading.Lock(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="localhub-watch")
+        self._thread.start()
+
+    def set(self, sock: socket.socket, seconds: float):
+        "Hang up `sock` unless `clear` is called within `seconds`."
+        with self._lock: self._deadlines[sock] = time.monotonic() + seconds
+
+    def clear(self, sock: socket.socket):
+        "Drop the deadline of `sock`."
+        with self._lock: self._deadlines.pop(sock, None)
+
+    def stop(self): self._stop.set()
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            now = time.monotonic()
+            with self._lock:
+                late = [s for s, t in self._deadlines.items() if t < now]
+                for s in late: del self._deadlines[s]
+            for s in late:
+                try: s.shutdown(socket.SHUT_RDWR)
+                except OSError: pass
+
+# %% ../../nbs/11_localhub_protocol.ipynb #e3798946
+def refuse_connection(sock: socket.socket,  # a just-accepted connection
+                      message: str          # why (sent as `X-Error-Message`)
+                      ):
+    "Answer a 503 on `sock` without reading its request (the connection cap is reached)."
+    body = json.dumps({"error": message}).encode()
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Retry-After: 1\r\nX-Error-Message: {message}\r\nConnection: close\r\n\r\n").encode("latin-1", "replace")
+    try: sock.settimeout(1.0); sock.sendall(head + body)
+    except OSError: pass
+
+# %% ../../nbs/11_localhub_protocol.ipynb #f09b3e4c
+@patch
+def handle_one_request(self: HubRequestHandler):
+    lim, watch = connection_limits(self.server.hub), getattr(self.server, "watch", None)
+    try:
+        self.connection.settimeout(lim["idle_timeout_s"])
+        if not self.rfile.peek(1): self.close_connection = True; return  # the client closed the connection
+        if watch is not None: watch.set(self.connection, lim["header_timeout_s"])
+        self.connection.settimeout(lim["header_timeout_s"])
+        http.server.BaseHTTPRequestHandler.handle_one_request(self)
+    except (OSError, ValueError):  # timed out, hung up by the watchdog, or reset by the client
+        self.close_connection = True
+    finally:
+        if watch is not None: watch.clear(self.connection)
+
+@patch
+def parse_request(self: HubRequestHandler) -> bool:
+    if len(self.raw_requestline.split()) == 2:  # HTTP/0.9 has no headers: refuse instead of waiting for them
+        self.command, self.request_version, self.close_connection = None, "HTTP/1.0", True
+        self.requestline = self.raw_requestline.decode("latin-1", "replace").rstrip("\r\n")
+        self.send_error(400, "HTTP/0.9 requests are not supported: send HTTP/1.1")
+        return False
+    return http.server.BaseHTTPRequestHandler.parse_request(self)

@@ -4,31 +4,65 @@
 
 # %% ../../nbs/11a_localhub_routes.ipynb #663231fe
 from __future__ import annotations
-import base64, hashlib, hmac, html, json, re, secrets, time, urllib.parse
+import base64, hashlib, hmac, html, importlib.metadata, json, re, secrets, time, urllib.parse
 
 from fastcore.basics import patch
 
 from .storage import (GITATTRIBUTES, REPO_PREFIX, REPO_TYPES, Commit, HubRequestError, Repo, add_ref,
     apply_commit, canonical_json, check_repo_name, check_repo_path, delete_ref, glob_match, lfs_pointer, model_index_errors,
     parse_front_matter, receive_to_file, upload_mode)
-from .protocol import TYPE_OF, RouteGroup, seg
+from .protocol import TYPE_OF, RouteGroup, check_fields, loads_json, seg
+from .discussions import Discussions, check_push, check_upload, commit_event, wants_pr
 
 # %% auto #0
-__all__ = ['AccountRoutes', 'repo_info_json', 'RepoRoutes', 'parse_commit_body', 'CommitRoutes', 'file_entry', 'folder_entry',
+__all__ = ['HUB_LICENSES', 'SPACE_SDKS', 'SPACE_COLORS', 'DOWNLOAD_QUERY_FILES', 'card_errors', 'AccountRoutes', 'repo_info_json',
+           'space_readme', 'RepoRoutes', 'parse_commit_body', 'CommitRoutes', 'file_entry', 'folder_entry',
            'last_commit', 'tree_items', 'TreeRoutes', 'byte_range', 'DownloadRoutes', 'LfsRoutes', 'RefRoutes']
+
+# %% ../../nbs/11a_localhub_routes.ipynb #c5fa8dd4
+HUB_LICENSES = frozenset("""apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0 bigcode-openrail-m
+    afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0 cc-by-2.5 cc-by-3.0 cc-by-4.0
+    cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0
+    cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0 cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0
+    eupl-1.1 eupl-1.2 agpl-3.0 gfdl gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c ms-pl apple-ascl
+    apple-amlr mpl-2.0 odc-by odbl openmdw-1.0 openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license
+    fair-noncommercial-research-license llama2 llama3 llama3.1 llama3.2 llama3.3 llama4 grok2-community gemma unknown other""".split())
+
+SPACE_SDKS, SPACE_COLORS = ("gradio", "streamlit", "docker", "static"), ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
+
+def card_errors(card: dict,              # the parsed front matter
+                repo_type: str = "model" # the repo type the card is for
+                ) -> list[str]:
+    "What the Hub refuses in a card besides `model-index`: an unknown `license` id, mistyped fields, a Space's unknown sdk or colours."
+    errs, lic = [], card.get("license")
+    if lic is not None and (not isinstance(lic, str) or lic not in HUB_LICENSES):
+        errs.append(f'"license" must be one of the Hub\'s license ids (got {str(lic)[:100]!r}): use e.g. apache-2.0 or mit, '
+                    'or "other" with license_name and license_link')
+    for k in ("datasets", "base_model", "metrics", "tags"):
+        v = card.get(k)
+        if v is not None and not (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))):
+            errs.append(f'"{k}" must be a string or an array of strings')
+    errs += [f'"{k}" must be a string' for k in ("library_name", "pipeline_tag", "license_name", "license_link") if card.get(k) is not None and not isinstance(card[k], str)]
+    if repo_type == "space":
+        if card.get("sdk") is not None and card["sdk"] not in SPACE_SDKS: errs.append(f'"sdk" must be one of {", ".join(SPACE_SDKS)}')
+        errs += [f'"{k}" must be one of {", ".join(SPACE_COLORS)}' for k in ("colorFrom", "colorTo") if card.get(k) is not None and card[k] not in SPACE_COLORS]
+    return errs
 
 # %% ../../nbs/11a_localhub_routes.ipynb #0bba714b
 class AccountRoutes(RouteGroup):
-    "Who is calling (`whoami-v2`) and the Hub's README metadata check (`validate-yaml`)."
-    routes = [("GET", r"/api/whoami-v2", "whoami"), ("POST", r"/api/validate-yaml", "validate_yaml")]
+    "Who is calling (`whoami-v2`), an organisation's members, and the Hub's README metadata check (`validate-yaml`)."
+    routes = [("GET", r"/api/whoami-v2", "whoami"), ("POST", r"/api/validate-yaml", "validate_yaml"),
+              ("GET", r"/api/organizations/(?P<org>[^/]+)/members", "org_members")]
 
     def whoami(self, h):
         tok = h.token()
         if tok is None: raise HubRequestError(401, "You must be authenticated to call whoami: pass a token.")
-        h.send_json({"type": "user", "id": hashlib.sha1(tok.user.encode()).hexdigest()[:24], "name": tok.user, "fullname": tok.user,
-                     "email": None, "emailVerified": False, "isPro": False, "canPay": False, "orgs": [],
-                     "auth": {"type": "access_token", "accessToken": {"displayName": "localhub", "role": "write" if tok.role == "admin" else tok.role,
-                                                                     "createdAt": "2026-01-01T00:00:00.000Z"}}})
+        h.send_json(self.hub.access.whoami_json(tok))
+
+    def org_members(self, h, org):
+        o = self.hub.access.orgs.get(seg(org).lower())
+        if o is None: raise HubRequestError(404, f"Organization {seg(org)[:100]!r} not found.")
+        h.send_json([{"user": u, "fullname": u, "avatarUrl": "", "type": "user", "isFollowing": False} for u in sorted(o.members)])
 
     def validate_yaml(self, h):
         d = h.json_body(); content = d.get("content")
@@ -37,7 +71,8 @@ class AccountRoutes(RouteGroup):
         try:
             card = parse_front_matter(content)
             if card is None: warnings.append({"message": "empty or missing yaml metadata in repo card"})
-            else: errors += [{"message": m} for m in model_index_errors(card)]
+            else:
+                errors += [{"message": m} for m in model_index_errors(card) + card_errors(card, str(d.get("repoType") or "model"))]
         except Exception as e:  # any YAML error is the caller's: it goes back as a validation error
             errors.append({"message": f"Invalid YAML metadata: {e}"})
         h.send_json({"errors": errors, "warnings": warnings}, 400 if errors else 200,
@@ -49,10 +84,7 @@ def repo_info_json(hub,           # the `LocalHub` (for the store and the Space 
                    c: Commit      # the revision described
                    ) -> dict:
     "Repo info as the Hub returns it for `model_info`, `dataset_info` and `space_info`."
-    card = None
-    if "README.md" in c.tree:
-        try: card = parse_front_matter(hub.store.blobs.read(c.tree["README.md"]["sha256"]).decode("utf-8", "replace"))
-        except Exception: card = None  # a README whose metadata doesn't parse has no cardData, as on the Hub
+    card = hub.store.card(c)  # parsed once per README content, with YAML caps; None when it doesn't parse, as on the Hub
     tags = (card or {}).get("tags")
     d = {"_id": RouteGroup.repo_hash_id(repo.type, repo.id), "id": repo.id, "author": repo.namespace,
          "sha": c.id, "lastModified": c.date, "createdAt": repo.meta.get("createdAt"), "private": repo.private,
@@ -73,6 +105,22 @@ def repo_info_json(hub,           # the `LocalHub` (for the store and the Space 
     return d
 
 # %% ../../nbs/11a_localhub_routes.ipynb #093cc52d
+def space_readme(name: str,  # the Space's name
+                 sdk: str | None  # its sdk
+                 ) -> bytes:
+    "The README.md the Hub puts in a new Space: a title from the name, an emoji, two colours, the sdk (and its version)."
+    colors = ["red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"]
+    k = int(hashlib.sha1(name.encode()).hexdigest(), 16)
+    emoji = "🚀🐢🦀📉🌍🔥🎤🐨"[k % 8]
+    app = ""
+    if sdk in ("gradio", "streamlit"):  # the version installed here, as the Hub writes the current one
+        try: app = f"sdk_version: {importlib.metadata.version(sdk)}\n"
+        except importlib.metadata.PackageNotFoundError: pass
+        app += "app_file: app.py\n"
+    return (f"---\ntitle: {' '.join(w.capitalize() for w in re.split(r'[-_.]+', name) if w)}\nemoji: {emoji}\ncolorFrom: {colors[k % 8]}\n"
+            f"colorTo: {colors[(k // 8) % 8]}\nsdk: {sdk or 'gradio'}\n{app}pinned: false\n---\n\n"
+            "Check out the configuration reference at https://huggingface.co/docs/hub/spaces-config-reference\n").encode()
+
 class RepoRoutes(RouteGroup):
     "Creating, deleting, listing and describing repos, and their settings."
     routes = [("POST", r"/api/repos/create", "repo_create"), ("DELETE", r"/api/repos/delete", "repo_delete"),
@@ -94,7 +142,8 @@ class RepoRoutes(RouteGroup):
         url = f"{self.hub.endpoint}/{REPO_PREFIX[rtype]}{repo_id}"
         if self.store.repo(rtype, repo_id) is not None:
             raise HubRequestError(409, "You already created this repo", headers={"_url": url})
-        self.store.create(rtype, repo_id, private=private, author=tok.user, **meta)
+        files = {"README.md": space_readme(name, meta.get("sdk"))} if rtype == "space" else None
+        self.store.create(rtype, repo_id, private=private, author=tok.user, files=files, createdBy=tok.user, **meta)
         if rtype == "space": self.hub.spaces.created(repo_id, d.get("secrets"))
         h.send_json({"url": url, "name": repo_id, "id": self.repo_hash_id(rtype, repo_id)})
 
@@ -109,11 +158,11 @@ def repo_delete(self: RepoRoutes, h):
         raise HubRequestError(400 if tok else 401, "Deleting a repo needs {name, organization, type} and a write token.")
     repo_id = f"{check_repo_name(ns, 'namespace')}/{check_repo_name(name)}"
     repo = self.store.repo(rtype, repo_id)
-    if repo is None or (repo.private and (tok is None or tok.user != ns)):
+    if repo is None or not self.hub.access.can_read(tok, repo):
         raise HubRequestError(404, f"Repository Not Found: {rtype} {repo_id}", "RepoNotFound")
-    self.check_write(tok, ns, rtype, repo_id)
-    if rtype == "space": self.hub.spaces.drop(repo_id)
-    self.store.delete(rtype, repo_id)
+    self.check_write(tok, repo.namespace, rtype, repo.id, repo)
+    if rtype == "space": self.hub.spaces.drop(repo.id)
+    self.store.delete(rtype, repo.id)
     h.send_json({})
 
 # %% ../../nbs/11a_localhub_routes.ipynb #5e428e46
@@ -121,12 +170,14 @@ def repo_delete(self: RepoRoutes, h):
 def repo_list(self: RepoRoutes, h, t):
     tok = h.token(); rtype = TYPE_OF[t]
     author = (h.query.get("author") or [None])[0]; search = (h.query.get("search") or [None])[0]
+    models = (h.query.get("models") or [None])[0]
     out = []
     for r in self.store.all_repos():
-        if r.type != rtype or (r.private and (tok is None or tok.user != r.namespace)): continue
-        if author and r.namespace != author: continue
+        if r.type != rtype or not self.hub.access.can_read(tok, r): continue
+        if author and r.namespace.lower() != author.lower(): continue
         if search and search.lower() not in r.id.lower(): continue
         c = r.resolve("main")
+        if models and (rtype != "space" or models not in ((self.store.card(c) or {}).get("models") or [])): continue  # Spaces using a model
         out.append({"id": r.id, "_id": self.repo_hash_id(r.type, r.id), "author": r.namespace, "private": r.private,
                     "sha": c.id, "lastModified": c.date, "downloads": self.store.downloads(r), "likes": 0, "tags": []})
     page, headers = self.page(h, out, {k: v[0] for k, v in h.query.items() if k != "cursor"})
@@ -152,8 +203,14 @@ def settings(self: RepoRoutes, h, t, ns, name):
     h.send_json({"private": repo.private})
 
 # %% ../../nbs/11a_localhub_routes.ipynb #22e7a4a2
-def _no_pr(h):
-    if h.query.get("create_pr") not in (None, ["0"], ["false"]): h.drain(); raise HubRequestError(400, "Pull requests are not supported by the local hub: commit to a branch.")
+def _ignored(path: str, patterns: list[str]) -> bool:
+    "Whether a `.gitignore`'s patterns ignore `path` (a pattern ending in '/' names folders; a leading '/' anchors it)."
+    parts = path.split("/")
+    for pat in patterns:
+        folder, p = pat.endswith("/"), pat.strip("/")
+        cands = ["/".join(parts[:i]) for i in range(1, len(parts) + (0 if folder else 1))]
+        if p and any(glob_match(c, p) if "/" in p or pat.startswith("/") else glob_match(c.rsplit("/", 1)[-1], p) for c in cands): return True
+    return False
 
 def parse_commit_body(raw: bytes  # the NDJSON commit body
                       ) -> tuple[dict, list[dict]]:
@@ -162,7 +219,7 @@ def parse_commit_body(raw: bytes  # the NDJSON commit body
     for i, line in enumerate(raw.splitlines()):
         if not line.strip(): continue
         try: item = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as e: raise HubRequestError(400, f"Malformed NDJSON at line {i + 1}: {e}.") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as e: raise HubRequestError(400, f"Malformed NDJSON at line {i + 1}: {str(e)[:200]}.") from None
         if not isinstance(item, dict): raise HubRequestError(400, f"Malformed NDJSON at line {i + 1}: each line must be an object.")
         if item.get("key") == "header": header = item.get("value")
         else: ops.append(item)
@@ -177,14 +234,17 @@ class CommitRoutes(RouteGroup):
               ("GET", r"/api/{t}/{id}/xet-(?P<kind>read|write)-token/(?P<rev>[^/]+)", "xet_token")]
 
     def preupload(self, h, t, ns, name, rev):
-        repo = self.repo(h, t, ns, name, write=True); d = h.json_body(limit=64 << 20)
-        _no_pr(h)
+        repo = self.repo(h, t, ns, name)
+        check_push(self.hub, h.token(), repo, self.rev(rev).removeprefix("refs/heads/"), wants_pr(h.query))
+        d = h.json_body(limit=64 << 20, fields={"files": [dict], "gitAttributes": str, "gitIgnore": str}, what="preupload request")
         files = d.get("files")
         if not isinstance(files, list): raise HubRequestError(400, "preupload needs {files: [{path, sample, size}]}.")
         c = repo.resolve(self.rev(rev))
         ga_entry = c.tree.get(".gitattributes")
         ga = d.get("gitAttributes") or (self.store.blobs.read(ga_entry["sha256"]).decode(errors="replace") if ga_entry else GITATTRIBUTES)
-        ignore = [l.strip() for l in (d.get("gitIgnore") or "").splitlines() if l.strip() and not l.startswith("#")]
+        gi = d.get("gitIgnore") if d.get("gitIgnore") is not None else (self.store.blobs.read(c.tree[".gitignore"]["sha256"]).decode(errors="replace")
+                                                                         if ".gitignore" in c.tree else "")  # the repo's own .gitignore
+        ignore = [l.strip() for l in gi.splitlines() if l.strip() and not l.startswith(("#", "!"))]
         out = []
         for f in files:
             if not isinstance(f, dict): raise HubRequestError(400, "Each preupload file must be an object {path, sample, size}.")
@@ -192,7 +252,7 @@ class CommitRoutes(RouteGroup):
             try: sample = base64.b64decode(f.get("sample") or ""); size = int(f.get("size"))
             except (ValueError, TypeError): raise HubRequestError(400, f"Malformed preupload entry for {path}: sample must be base64 and size an integer.") from None
             e = c.tree.get(path)
-            out.append({"path": path, "uploadMode": upload_mode(path, size, sample, ga), "shouldIgnore": any(glob_match(path, p) for p in ignore),
+            out.append({"path": path, "uploadMode": upload_mode(path, size, sample, ga), "shouldIgnore": _ignored(path, ignore),
                         "oid": None if e is None else (e["sha256"] if e["lfs"] else e["oid"])})
         h.send_json({"files": out, "commitOid": c.id})
 
@@ -201,19 +261,27 @@ class CommitRoutes(RouteGroup):
 # %% ../../nbs/11a_localhub_routes.ipynb #49867b9d
 @patch
 def commit(self: CommitRoutes, h, t, ns, name, rev):
-    repo = self.repo(h, t, ns, name, write=True); tok = h.token()
-    _no_pr(h)
+    repo = self.repo(h, t, ns, name); tok = h.token()
+    branch, pr = self.rev(rev).removeprefix("refs/heads/"), wants_pr(h.query)
+    check_push(self.hub, tok, repo, branch, pr)
     ct = (h.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     raw = h.body(self.hub.max_commit_body)
     if ct not in ("application/x-ndjson", "application/json"): raise HubRequestError(415, f"Unsupported Content-Type {ct!r} for a commit: send application/x-ndjson.")
     header, ops = parse_commit_body(raw)
-    branch = self.rev(rev)
-    if branch.startswith("refs/heads/"): branch = branch[len("refs/heads/"):]
-    c = apply_commit(self.store, repo, branch, ops, title=header["summary"] or "Update", message=header.get("description") or "",
-                     author=tok.user, parent_commit=header.get("parentCommit"))
-    if repo.type == "space" and branch == "main": self.hub.space(repo.id).start(f"commit {c.id[:7]}")
+    title, ds = header["summary"] or "Update", Discussions(repo)
+    num = ds.open(tok.user, title, header.get("description") or "", pull_request=True, target=branch)["num"] if pr else None
+    target = f"refs/pr/{num}" if pr else branch
+    try: c = apply_commit(self.store, repo, target, ops, title=title, message=header.get("description") or "", author=tok.user,
+                          parent_commit=header.get("parentCommit"))
+    except HubRequestError:
+        if pr: ds.drop(num)  # no pull request without its commit
+        raise
+    if m := re.fullmatch(r"refs/pr/(\d+)", target):
+        num = int(m.group(1)); st = ds.get(num)["status"]
+        ds.add_event(num, commit_event(tok.user, c), **({"status": "open"} if st == "draft" else {}))
+    if repo.type == "space" and target == "main": self.hub.space(repo.id).start(f"commit {c.id[:7]}")
     h.send_json({"success": True, "commitOid": c.id, "commitUrl": f"{self.url(repo)}/commit/{c.id}", "commitMessage": c.title,
-                 "hookOutput": "", "pullRequestUrl": None})
+                 "hookOutput": "", "pullRequestUrl": f"{self.url(repo)}/discussions/{num}" if pr else None})
 
 # %% ../../nbs/11a_localhub_routes.ipynb #e92c59e7
 @patch
@@ -296,8 +364,8 @@ def paths_info(self: TreeRoutes, h, t, ns, name, rev):
     ct = (h.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     raw = h.body()
     if ct == "application/json":
-        try: d = json.loads(raw); paths, expand = d.get("paths") or [], bool(d.get("expand"))
-        except (ValueError, AttributeError): raise HubRequestError(400, "Malformed JSON body for paths-info.") from None
+        d = check_fields(loads_json(raw, "paths-info request"), {"paths": [str]}, "paths-info request")
+        paths, expand = d.get("paths") or [], bool(d.get("expand"))
     elif ct in ("application/x-www-form-urlencoded", ""):
         form = urllib.parse.parse_qs(raw.decode("utf-8", "replace"))
         paths, expand = form.get("paths", []), (form.get("expand") or ["false"])[0].lower() == "true"
@@ -336,10 +404,20 @@ def byte_range(rng: str | None,  # the `Range` header, if any
     return start, end, True
 
 # %% ../../nbs/11a_localhub_routes.ipynb #41aff37d
+DOWNLOAD_QUERY_FILES = ("config.json", "config.yaml", "hyperparams.yaml", "meta.yaml")  # what the Hub counts for models
+
 class DownloadRoutes(RouteGroup):
-    "`HEAD` and `GET` of `/resolve/{rev}/{path}`: file downloads."
+    "`HEAD` and `GET` of `/resolve/{rev}/{path}`: file downloads (counted as the Hub counts them)."
     routes = [("GET", r"/{pfx}{id}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", "resolve"),
               ("HEAD", r"/{pfx}{id}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", "resolve")]
+
+    def _counts(self, h, repo, path: str) -> bool:
+        "The Hub's rule: a model download is any GET or HEAD of a top-level query file; a dataset's, one per client per 5 minutes."
+        if repo.type == "model": return path in DOWNLOAD_QUERY_FILES
+        if repo.type != "dataset": return False
+        seen, key = self.__dict__.setdefault("_seen", set()), (repo.id, h.client_address[0], int(time.time() // 300))
+        if key in seen: return False
+        seen.add(key); return True
 
     def resolve(self, h, pfx, ns, name, rev, path):
         repo = self.repo(h, pfx, ns, name)
@@ -355,8 +433,8 @@ class DownloadRoutes(RouteGroup):
         if e["lfs"]: headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(size)})
         if partial: headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         h.send_head(206 if partial else 200, headers)
+        if self._counts(h, repo, p): self.store.count_download(repo)
         if h.command == "HEAD" or n == 0: return
-        if start == 0: self.store.count_download(repo)
         h.wfile.flush()
         with open(self.store.blobs.path(e["sha256"]), "rb") as f:
             h.connection.sendfile(f, start, n)
@@ -371,12 +449,13 @@ class LfsRoutes(RouteGroup):
         super().__init__(hub)
         self._key, self._used = secrets.token_bytes(32), set()
 
-    def sign(self, oid: str, size: int, exp: int) -> str:
-        "The signature of an upload URL for object `oid` of `size` bytes expiring at `exp`."
-        return hmac.new(self._key, f"{oid}:{size}:{exp}".encode(), hashlib.sha256).hexdigest()
+    def sign(self, oid: str, size: int, exp: int, repo_key: str = "") -> str:
+        "The signature of an upload URL for object `oid` of `size` bytes into repo `repo_key` (`type/id`) expiring at `exp`."
+        return hmac.new(self._key, f"{oid}:{size}:{exp}:{repo_key}".encode(), hashlib.sha256).hexdigest()
 
     def lfs_batch(self, h, pfx, ns, name):
-        repo = self.repo(h, pfx, ns, name, write=True); d = h.json_body(limit=64 << 20)
+        repo = self.repo(h, pfx, ns, name); check_upload(self.hub, h.token(), repo)  # a writer, or someone opening a pull request
+        d = h.json_body(limit=64 << 20, fields={"operation": str, "transfers": [str], "objects": [dict]}, what="LFS batch request")
         if d.get("operation") != "upload": raise HubRequestError(400, "Only the LFS 'upload' operation is supported (downloads go through /resolve).")
         if "basic" not in (d.get("transfers") or ["basic"]): raise HubRequestError(400, "This hub only supports the 'basic' LFS transfer.")
         objs = d.get("objects")
@@ -388,15 +467,17 @@ class LfsRoutes(RouteGroup):
 # %% ../../nbs/11a_localhub_routes.ipynb #f5840cef
 @patch
 def _object(self: LfsRoutes, repo: Repo, o) -> dict:
-    oid, size = (o or {}).get("oid"), (o or {}).get("size")
-    if not isinstance(oid, str) or not re.fullmatch(r"[0-9a-f]{64}", oid) or not isinstance(size, int) or size < 0:
+    oid, size = o.get("oid"), o.get("size")
+    if not isinstance(oid, str) or not re.fullmatch(r"[0-9a-f]{64}", oid) or type(size) is not int or size < 0:
         return {"oid": str(oid)[:64], "size": size if isinstance(size, int) else 0, "error": {"code": 422, "message": "Invalid oid or size: oid is a sha256 hex digest, size an integer."}}
     if size > self.hub.max_lfs_size:
         return {"oid": oid, "size": size, "error": {"code": 422, "message": f"Object too large: {size} bytes (limit {self.hub.max_lfs_size})."}}
     entry = {"oid": oid, "size": size, "authenticated": True}
-    if not self.store.blobs.has(oid, size):
-        exp = int(time.time()) + 3600
-        q = urllib.parse.urlencode({"size": size, "exp": exp, "sig": self.sign(oid, size, exp)})
+    if oid in repo.lfs and self.store.blobs.has(oid, size):  # owned by this repo: nothing to send (and the blob is fresh again for gc)
+        self.store.blobs.touch(oid)
+    else:  # not this repo's, even when another repo has it: the client proves it holds the content by uploading it
+        exp, key = int(time.time()) + 3600, f"{repo.type}/{repo.id}"
+        q = urllib.parse.urlencode({"size": size, "exp": exp, "repo": key, "sig": self.sign(oid, size, exp, key)})
         entry["actions"] = {"upload": {"href": f"{self.hub.endpoint}/_localhub/lfs/{oid}?{q}", "expires_in": 3600},
                             "verify": {"href": f"{self.url(repo)}.git/info/lfs/objects/verify", "header": {}}}
     return entry
@@ -407,8 +488,8 @@ def lfs_put(self: LfsRoutes, h, oid):
     q = {k: v[0] for k, v in h.query.items()}
     try: size, exp = int(q["size"]), int(q["exp"])
     except (KeyError, ValueError): raise HubRequestError(403, "Invalid LFS upload URL: ask the LFS batch endpoint for a new one.") from None
-    sig = q.get("sig", "")
-    if not hmac.compare_digest(sig, self.sign(oid, size, exp)) or exp < time.time():
+    sig, key = q.get("sig", ""), q.get("repo", "")
+    if not hmac.compare_digest(sig, self.sign(oid, size, exp, key)) or exp < time.time():
         raise HubRequestError(403, "Invalid or expired LFS upload URL: ask the LFS batch endpoint for a new one.")
     if sig in self._used:
         if self.store.blobs.has(oid, size): h.drain(); h.send_json({}); return
@@ -425,15 +506,18 @@ def lfs_put(self: LfsRoutes, h, oid):
         self.store.blobs.commit_file(tmp, oid)
     finally:
         tmp.unlink(missing_ok=True)
+    rtype, _, rid = key.partition("/")
+    if (owner := self.store.repo(rtype, rid)) is not None: owner.lfs.add(oid)  # the object now belongs to the repo that asked
     self._used.add(sig)
     h.send_json({})
 
 # %% ../../nbs/11a_localhub_routes.ipynb #b7e23437
 @patch
 def lfs_verify(self: LfsRoutes, h, pfx, ns, name):
-    self.repo(h, pfx, ns, name, write=True); d = h.json_body()
+    repo = self.repo(h, pfx, ns, name); check_upload(self.hub, h.token(), repo)
+    d = h.json_body(fields={"oid": str, "size": int}, what="LFS verify request")
     oid, size = d.get("oid"), d.get("size")
-    if not isinstance(oid, str) or not self.store.blobs.has(oid, size if isinstance(size, int) else None):
+    if not isinstance(oid, str) or oid not in repo.lfs or not self.store.blobs.has(oid, size):  # only this repo's objects
         raise HubRequestError(404, f"LFS object {str(oid)[:64]} ({size} bytes) not found: upload it first.")
     h.send_json({"oid": oid, "size": size})
 
@@ -449,7 +533,9 @@ class RefRoutes(RouteGroup):
         with repo.lock: refs = json.loads(canonical_json(repo.refs))
         h.send_json({"branches": [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": s} for b, s in sorted(refs["branches"].items())],
                      "tags": [{"name": b, "ref": f"refs/tags/{b}", "targetCommit": s} for b, s in sorted(refs["tags"].items())],
-                     "converts": [], "pullRequests": []})
+                     "converts": [], "pullRequests": [{"name": f"refs/pr/{n}", "ref": f"refs/pr/{n}", "targetCommit": s}
+                                                      for n, s in sorted(refs.get("prs", {}).items(), key=lambda x: int(x[0]))]
+                                                     if (h.query.get("include_prs") or ["0"])[0] in ("1", "true") else []})
 
     def tag_create(self, h, t, ns, name, rev):
         repo = self.repo(h, t, ns, name, write=True); d = h.json_body()
@@ -463,7 +549,7 @@ class RefRoutes(RouteGroup):
         delete_ref(repo, "tags", self.rev(rev)); h.send_json({})
 
     def branch_create(self, h, t, ns, name, rev):
-        repo = self.repo(h, t, ns, name, write=True); d = h.json_body(default={})
+        repo = self.repo(h, t, ns, name, write=True); d = h.json_body(default={}, fields={"startingPoint": str}, what="branch request")
         c = repo.resolve(d.get("startingPoint") or "main")
         add_ref(repo, "branches", self.rev(rev), c.id)
         h.send_json({"name": self.rev(rev), "ref": f"refs/heads/{self.rev(rev)}", "targetCommit": c.id})

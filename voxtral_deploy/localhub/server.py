@@ -11,46 +11,21 @@ from pathlib import Path
 from fastcore.basics import patch
 
 from ..core import InvalidInputError, VoxtralDeployError, register_secret
-from .storage import LocalStore, atomic_write_bytes, check_repo_name
-from .protocol import HubRequestHandler, RouteGroup, Router
+from .storage import LocalStore, atomic_write_bytes, check_repo_name, HubRequestError
+from .protocol import ConnectionWatch, HubRequestHandler, RouteGroup, Router, connection_limits, refuse_connection
 from .routes import AccountRoutes, CommitRoutes, DownloadRoutes, LfsRoutes, RefRoutes, RepoRoutes, TreeRoutes
 from .spaces import SpaceRunner, SpaceRuntimeRoutes, Spaces, SpaceSettingsRoutes
 from .faults import Fault, FaultInjector, FaultRoutes
+from .access import HubAccess, TokenInfo, load_orgs, load_tokens, parse_token, read_tokens
+from .discussions import DiscussionRoutes
+from .pages import PageRoutes
 
 # %% auto #0
-__all__ = ['ROUTE_GROUPS', 'TokenInfo', 'load_tokens', 'hub_tokens', 'HubServer', 'AdminRoutes', 'lock_root', 'LocalHub',
+__all__ = ['ROUTE_GROUPS', 'hub_tokens', 'HubServer', 'AdminRoutes', 'MissingRepoRoutes', 'lock_root', 'LocalHub',
            'serve_forever']
 
 # %% ../../nbs/14_localhub_server.ipynb #8d9d1479
 _log = logging.getLogger("voxtral_deploy.localhub")
-
-@dataclass(frozen=True)
-class TokenInfo:
-    "Who a token belongs to and what it may do."
-    user: str   # the user name (the namespace it may write to)
-    role: str   # "read", "write" or "admin"
-
-    @property
-    def can_write(self) -> bool: return self.role in ("write", "admin")
-
-def load_tokens(tokens: dict | str | os.PathLike | None  # a tokens dict, or the path of a JSON file holding one
-                ) -> dict[str, TokenInfo]:
-    "Parse a tokens dict or JSON file into `{token: TokenInfo}`, registering every token as a secret."
-    if tokens is None: return {}
-    if not isinstance(tokens, dict):
-        p = Path(tokens).expanduser()
-        try: tokens = json.loads(p.read_text())
-        except OSError as e: raise InvalidInputError(f"Cannot read the tokens file {p}: {e.strerror}.") from None
-        except ValueError as e: raise InvalidInputError(f"The tokens file {p} is not valid JSON ({e.msg} at line {e.lineno}).") from None
-    if not isinstance(tokens, dict): raise InvalidInputError("Tokens must be a JSON object: {\"<token>\": {\"user\": ..., \"role\": \"read\"|\"write\"}}.")
-    out = {}
-    for i, (tok, info) in enumerate(tokens.items()):
-        register_secret(tok)
-        if not isinstance(info, dict) or not isinstance(info.get("user"), str) or info.get("role", "write") not in ("read", "write", "admin"):
-            raise InvalidInputError(f"Token #{i + 1} in the tokens: expected {{\"user\": \"<name>\", \"role\": \"read\"|\"write\"}}.")
-        check_repo_name(info["user"], "user name")
-        out[tok] = TokenInfo(info["user"], info.get("role", "write"))
-    return out
 
 # %% ../../nbs/14_localhub_server.ipynb #857c48a9
 def _new_token() -> str:
@@ -80,10 +55,20 @@ class HubServer(http.server.ThreadingHTTPServer):
         super().__init__(address, HubRequestHandler)
         self.hub = hub
         self.connections, self._conn_lock = set(), threading.Lock()
+        self.watch = ConnectionWatch()  # header deadlines (see localhub.protocol)
 
     def process_request(self, request, client_address):
-        with self._conn_lock: self.connections.add(request)
+        cap = connection_limits(self.hub)["max_connections"]
+        with self._conn_lock:
+            full = len(self.connections) >= cap
+            if not full: self.connections.add(request)
+        if full:  # answered at once, so a flood of idle connections can't starve the accept loop
+            refuse_connection(request, f"The local hub has {cap} connections open (its max_connections): retry shortly.")
+            return super().shutdown_request(request)
         super().process_request(request, client_address)
+
+    def server_close(self):
+        self.watch.stop(); super().server_close()
 
     def shutdown_request(self, request):
         with self._conn_lock: self.connections.discard(request)
@@ -125,8 +110,23 @@ class AdminRoutes(RouteGroup):
                 f"<h1>Local hub</h1><p>{e(self.hub.endpoint)} serving {e(str(self.hub.root))}</p>{body}</body></html>")
 
 # %% ../../nbs/14_localhub_server.ipynb #44c82546
-ROUTE_GROUPS: list[type[RouteGroup]] = [AdminRoutes, FaultRoutes, AccountRoutes, RepoRoutes, CommitRoutes, TreeRoutes,
-                                        RefRoutes, DownloadRoutes, LfsRoutes, SpaceSettingsRoutes, SpaceRuntimeRoutes]
+class MissingRepoRoutes(RouteGroup):
+    "The Hub's 404s under repo paths no other route serves: `RepoNotFound` for a missing repo, a plain 404 otherwise."
+    _M = ("GET", "HEAD", "POST", "PUT", "DELETE")
+    routes = ([(m, r"/api/{t}/{id}/(?P<rest>.+)", "namespaced") for m in _M] +
+              [(m, r"/api/(?P<t>models|datasets|spaces)/(?P<name>[^/]+)", "bare") for m in _M[:3]] +
+              [(m, r"/{pfx}(?P<name>[^/]+)/resolve/(?P<rest>.+)", "bare") for m in _M[:2]])
+
+    def bare(self, h, name, rest=None, t=None, pfx=None):
+        raise HubRequestError(404, f"Repository Not Found: {name[:200]} (a repo id is namespace/name).", "RepoNotFound")
+
+    def namespaced(self, h, ns, name, rest, t=None, pfx=None):
+        self.repo(h, t if t else pfx, ns, name)  # a RepoNotFound when it is missing or hidden
+        raise HubRequestError(404, f"Unknown route: {h.command} {h.raw_path[:200]}.")
+
+ROUTE_GROUPS: list[type[RouteGroup]] = [PageRoutes, AdminRoutes, FaultRoutes, AccountRoutes, RepoRoutes, CommitRoutes, TreeRoutes,
+                                        RefRoutes, DownloadRoutes, LfsRoutes, SpaceSettingsRoutes, SpaceRuntimeRoutes,
+                                        DiscussionRoutes, MissingRepoRoutes]
 
 # %% ../../nbs/14_localhub_server.ipynb #7f0e1a5d
 def lock_root(root: Path  # the hub's root folder
@@ -178,7 +178,7 @@ class LocalHub(_HubViews):
     def __init__(self, root: str | os.PathLike,  # folder holding repos, blobs and the hub's own files
                  *, host: str = "127.0.0.1",       # interface to bind (keep 127.0.0.1 unless you mean it)
                  port: int = 0,                    # port to bind; 0 picks a free one
-                 tokens: dict | str | os.PathLike | None = None,  # {token: {user, role}} or a JSON file; None creates one for user `local`
+                 tokens: dict | str | os.PathLike | None = None,  # {token: {user, role}}, {"tokens", "orgs"} or a JSON file; None: one for user `local`
                  space_install: bool = False,      # pip install a Space's requirements into a venv instead of checking them
                  page_size: int = 1000,            # items per page of tree, commits and repo listings
                  max_json_body: int = 16 << 20,    # largest JSON body accepted
@@ -186,13 +186,22 @@ class LocalHub(_HubViews):
                  max_lfs_size: int = 64 << 30,     # largest LFS object accepted
                  space_start_timeout: float = 600.0,  # seconds an app may take to answer on its port
                  log_idle_close_s: float = 1.0,    # a log stream with nothing new for this long is closed (no-follow readers wait this long)
+                 header_timeout_s: float = 10.0,   # a request line and headers must arrive within this many seconds
+                 body_timeout_s: float = 30.0,     # a body read that gets nothing for this long ends the request
+                 idle_timeout_s: float = 60.0,     # an idle keep-alive connection is closed after this long
+                 max_connections: int = 256,       # open connections at most; one more is answered 503
+                 gc_grace_s: float = 3600.0,       # unreferenced blobs younger than this survive blob collection (uploads awaiting a commit)
                  ):
         self.root = Path(root).expanduser().resolve()
         self.host, self.port, self.space_install = host, port, space_install
         self.page_size, self.max_json_body, self.max_commit_body, self.max_lfs_size = page_size, max_json_body, max_commit_body, max_lfs_size
         self.space_start_timeout, self.log_idle_close_s = space_start_timeout, log_idle_close_s
+        self.header_timeout_s, self.body_timeout_s, self.idle_timeout_s = header_timeout_s, body_timeout_s, idle_timeout_s
+        self.max_connections, self.gc_grace_s = max_connections, gc_grace_s
         self._tokens_arg = tokens
         self.tokens: dict[str, TokenInfo] = {}
+        self.access = HubAccess({})  # who may read and write what: the tokens and the organisations
+        self._issue_lock = threading.Lock()
         self.token_file: Path | None = None
         self.faults, self.spaces = FaultInjector(), Spaces(self)
         self.store: LocalStore | None = None
@@ -216,8 +225,11 @@ def start(self: LocalHub) -> "LocalHub":
     if self._server is not None: return self
     self.root.mkdir(parents=True, exist_ok=True)
     self._lockfd = lock_root(self.root)
-    self.store = LocalStore(self.root)
+    self.store = LocalStore(self.root); self.store.gc_grace_s = self.gc_grace_s
     self.tokens, self.token_file = hub_tokens(self.root, self._tokens_arg)
+    issued = self.root / ".localhub" / "issued-tokens.json"
+    if issued.exists(): self.tokens.update(load_tokens(issued))  # tokens handed out by `issue_token`
+    self.access = HubAccess(self.tokens, load_orgs(self._tokens_arg if self._tokens_arg is not None else self.token_file))
     self.admin_token = register_secret("hf_admin" + secrets.token_hex(16))
     self.admin_token_file = atomic_write_bytes(self.root / ".localhub" / "admin-token", self.admin_token.encode() + b"\n", 0o600)
     self._stopping.clear()
@@ -242,6 +254,23 @@ def stop(self: LocalHub):
         os.close(self._lockfd); self._lockfd = None
     _log.info("local hub at %s stopped", self.endpoint)
 
+# %% ../../nbs/14_localhub_server.ipynb #b7db55d5
+@patch
+def issue_token(self: LocalHub, user: str,            # whose token it is
+                role: str = "write",                   # "read", "write" or "fineGrained"
+                *, scoped: list[dict] | None = None,   # fine-grained: [{"entity": "datasets/alice/x", "permissions": ["repo.write"]}]
+                global_perms: list[str] | None = None  # fine-grained: permissions on every repo
+                ) -> str:
+    "Make, keep and register a new token for `user`; returns it."
+    entry = {"user": user, "role": role, **({"scoped": scoped or [], "global": global_perms or []} if role == "fineGrained" else {})}
+    info, tok = parse_token(entry, "The new token"), _new_token()
+    with self._issue_lock:
+        f = self.root / ".localhub" / "issued-tokens.json"
+        kept = read_tokens(f)["tokens"] if f.exists() else {}
+        atomic_write_bytes(f, json.dumps({"tokens": {**kept, tok: entry}}, indent=1).encode(), 0o600)
+        self.tokens[tok] = info
+    return tok
+
 # %% ../../nbs/14_localhub_server.ipynb #1407b2e3
 def serve_forever(root: str | os.PathLike,  # folder holding the hub's data
                   *, host: str = "127.0.0.1",  # interface to bind
@@ -249,17 +278,19 @@ def serve_forever(root: str | os.PathLike,  # folder holding the hub's data
                   tokens: dict | str | os.PathLike | None = None,  # tokens dict or JSON file; None creates one for user `local`
                   print_json: bool = False,    # print a JSON object instead of the bare endpoint
                   space_install: bool = False, # pip install Space requirements into a venv
+                  on_ready=None,               # a function called with the hub once it serves (e.g. to say where its token is)
                   ) -> None:
-    "Run a `LocalHub` until SIGINT/SIGTERM; the endpoint (or a JSON object) is the first line on stdout."
+    "Run a `LocalHub` until SIGINT, SIGTERM or SIGHUP; the endpoint (or a JSON object) is the first line on stdout."
     hub = LocalHub(root, host=host, port=port, tokens=tokens, space_install=space_install).start()
     done = threading.Event()
     def _stop(signum, frame): done.set()
-    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         if print_json:
             print(json.dumps({"endpoint": hub.endpoint, "root": str(hub.root), "token_file": str(hub.token_file) if hub.token_file else None,
                               "admin_token_file": str(hub.admin_token_file)}), flush=True)
         else: print(hub.endpoint, flush=True)
+        if on_ready is not None: on_ready(hub)
         while not done.wait(0.5): pass
     finally:
         hub.stop()

@@ -4,20 +4,21 @@
 
 # %% ../../nbs/12_localhub_spaces.ipynb #4869fe77
 from __future__ import annotations
-import http.client, json, logging, os, re, shutil, signal, subprocess, sys, threading, time
+import atexit, json, logging, os, re, shutil, socket, subprocess, sys, tempfile, threading, time, uuid
 from pathlib import Path
 from typing import Iterable
 
 from fastcore.basics import patch
 
 from ..core import free_port, redact, register_secret
-from .storage import HubRequestError, now_iso
+from .storage import HubRequestError, atomic_write_bytes, now_iso
 from .protocol import RouteGroup
+from .sandbox import (APP_HOME, SPACE_UID, AppGate, bwrap_argv, can_run_as, chown_tree, die_with_parent_preexec, end_app,
+                                             http_answers, mask_values, open_gate, sandbox_mode, sandbox_notes, space_env)
 
 # %% auto #0
-__all__ = ['ACTIVE_STAGES', 'SPACE_SDKS', 'check_requirements', 'check_space_kv', 'kv_value', 'SpaceSecrets', 'kill_group',
-           'SpaceRunner', 'snapshot_commit', 'prepare_python', 'space_env', 'SpaceBuild', 'Spaces',
-           'SpaceSettingsRoutes', 'SpaceRuntimeRoutes']
+__all__ = ['ACTIVE_STAGES', 'SPACE_SDKS', 'check_requirements', 'check_space_kv', 'kv_value', 'SpaceSecrets', 'SpaceRunner',
+           'snapshot_commit', 'prepare_python', 'SpaceBuild', 'Spaces', 'SpaceSettingsRoutes', 'SpaceRuntimeRoutes']
 
 # %% ../../nbs/12_localhub_spaces.ipynb #f4933a92
 def check_requirements(text: str  # the content of requirements.txt
@@ -59,37 +60,57 @@ def kv_value(item: dict) -> dict:
 
 # %% ../../nbs/12_localhub_spaces.ipynb #b472b7a5
 class SpaceSecrets:
-    "The secrets of every Space, in memory only; values are registered for redaction."
-    def __init__(self):
-        self._lock = threading.Lock()
+    "The secrets of every Space, kept in the file `path` (mode 0600) when one is given; values are registered for redaction."
+    def __init__(self, path: Path | None = None):  # the JSON file that keeps them (None: in memory only)
+        self.path, self._lock, self._loaded = path, threading.RLock(), path is None
         self._by_space: dict[str, dict[str, dict]] = {}
+
+    def _spaces(self) -> dict[str, dict[str, dict]]:
+        "The store, read from `path` on first use (call under the lock)."
+        if self._loaded: return self._by_space
+        self._loaded = True
+        try: data = json.loads(self.path.read_text())
+        except FileNotFoundError: data = {}
+        except (OSError, ValueError) as e:
+            _log.warning("local hub: cannot read the Space secrets in %s (%s): Spaces start without them", self.path, type(e).__name__); data = {}
+        for sid, vals in (data.items() if isinstance(data, dict) else ()):
+            if isinstance(vals, dict): self._by_space[sid] = {k: v for k, v in vals.items() if isinstance(v, dict) and isinstance(v.get("value"), str)}
+        for v in (v for vals in self._by_space.values() for v in vals.values()): register_secret(v["value"])
+        return self._by_space
+
+    def _save(self):
+        if self.path is not None: atomic_write_bytes(self.path, json.dumps(self._by_space).encode(), 0o600)  # written through at once (temp file, fsync, rename): a killed hub keeps what it acknowledged
 
     def replace(self, repo_id: str, items: list[dict]):
         "Set the secrets of Space `repo_id` to `items` (`[{key, value, description}]`)."
         vals = {s["key"]: kv_value(s) for s in check_space_kv(items)}
         for v in vals.values(): register_secret(v["value"])
-        with self._lock: self._by_space[repo_id] = vals
+        with self._lock:
+            if not vals and repo_id not in self._spaces(): return
+            self._spaces()[repo_id] = vals; self._save()
 
     def set(self, repo_id: str, item: dict):
         "Add or change one secret."
         val = kv_value(item); register_secret(val["value"])
-        with self._lock: self._by_space.setdefault(repo_id, {})[item["key"]] = val
+        with self._lock: self._spaces().setdefault(repo_id, {})[item["key"]] = val; self._save()
 
     def delete(self, repo_id: str, key: str):
         "Remove one secret (nothing happens when there is none)."
-        with self._lock: self._by_space.get(repo_id, {}).pop(key, None)
-
-    def listing(self, repo_id: str) -> dict:
-        "`{key: {description, updatedAt}}`: what the Hub shows of a Space's secrets."
-        with self._lock: return {k: {"description": v.get("description"), "updatedAt": v.get("updatedAt")} for k, v in self._by_space.get(repo_id, {}).items()}
-
-    def env(self, repo_id: str) -> dict[str, str]:
-        "The secrets as environment variables for the app."
-        with self._lock: return {k: v["value"] for k, v in self._by_space.get(repo_id, {}).items()}
+        with self._lock:
+            if self._spaces().get(repo_id, {}).pop(key, None) is not None: self._save()
 
     def drop(self, repo_id: str):
         "Forget every secret of a deleted Space."
-        with self._lock: self._by_space.pop(repo_id, None)
+        with self._lock:
+            if self._spaces().pop(repo_id, None) is not None: self._save()
+
+    def listing(self, repo_id: str) -> dict:
+        "`{key: {description, updatedAt}}`: what the Hub shows of a Space's secrets."
+        with self._lock: return {k: {"description": v.get("description"), "updatedAt": v.get("updatedAt")} for k, v in self._spaces().get(repo_id, {}).items()}
+
+    def env(self, repo_id: str) -> dict[str, str]:
+        "The secrets as environment variables for the app."
+        with self._lock: return {k: v["value"] for k, v in self._spaces().get(repo_id, {}).items()}
 
 # %% ../../nbs/12_localhub_spaces.ipynb #09dc34b7
 _log = logging.getLogger("voxtral_deploy.localhub")
@@ -103,7 +124,8 @@ class _SpaceState:
         self.cond = threading.Condition(threading.RLock())
         self.stage, self.error, self.host, self.port, self.sha = "NO_APP_FILE", None, None, None, None
         self.proc: subprocess.Popen | None = None
-        self.gen = 0
+        self.gen, self.building_since = 0, 0.0
+        self.masked: list[str] = []  # the secret values of the current build, masked in its logs
         self.build_log: list[tuple[str, str]] = []
         self.run_log: list[tuple[str, str]] = []
 
@@ -115,11 +137,15 @@ class _SpaceState:
             self.cond.notify_all()
             return True
 
+    def clean(self, line: str) -> str:
+        "`line` with registered secrets and this Space's secret values masked."
+        return mask_values(redact(line), self.masked)
+
     def log(self, gen: int, which: str, line: str):
-        "Append a (redacted) line to the `build` or `run` log of build `gen`."
+        "Append a (masked) line to the `build` or `run` log of build `gen`."
         with self.cond:
             if gen != self.gen: return
-            (self.build_log if which == "build" else self.run_log).append((now_iso(), redact(line.rstrip("\n")) + "\n"))
+            (self.build_log if which == "build" else self.run_log).append((now_iso(), self.clean(line.rstrip("\n")) + "\n"))
             self.cond.notify_all()
 
     def log_tail(self, which: str, n: int) -> list[str]:
@@ -162,25 +188,6 @@ def runtime_json(self: _SpaceState) -> dict:
                 "domains": [{"domain": f"127.0.0.1:{self.port}", "stage": "READY" if self.stage == "RUNNING" else "PENDING"}] if self.port else [],
                 "host": self.host, "sha": self.sha}
 
-# %% ../../nbs/12_localhub_spaces.ipynb #0f9311bf
-def _http_answers(host: str, port: int) -> bool:
-    try:
-        c = http.client.HTTPConnection(host, port, timeout=1.0); c.request("GET", "/"); c.getresponse().read(); c.close(); return True
-    except (OSError, http.client.HTTPException): return False
-
-def kill_group(proc: subprocess.Popen | None,  # a child started with `start_new_session=True`
-               grace: float = 5.0              # seconds between SIGTERM and SIGKILL
-               ):
-    "Stop a child and its whole process group: SIGTERM, then SIGKILL after `grace` seconds."
-    if proc is None or proc.poll() is not None: return
-    try: os.killpg(proc.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError): pass
-    try: proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        try: os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError): pass
-        proc.wait(5)
-
 # %% ../../nbs/12_localhub_spaces.ipynb #7ef192d4
 class SpaceRunner(_SpaceState):
     "Builds and runs one Space of a `LocalHub`; `stage`, `host`, `build_log` and `run_log` describe it."
@@ -194,7 +201,8 @@ class SpaceRunner(_SpaceState):
             self.gen += 1; gen = self.gen; proc, self.proc = self.proc, None
             if proc is not None: self._doomed.add(proc)
             self.stage, self.error, self.host, self.port = "BUILDING", None, None, None
-            self.build_log, self.run_log = [], []
+            self.build_log, self.run_log, self.building_since = [], [], time.monotonic()
+            self.masked = list(self.hub.spaces.secrets.env(self.repo_id).values())
             self.cond.notify_all()
         threading.Thread(target=SpaceBuild(self, gen, reason).run, args=(proc,), daemon=True, name=f"space-build-{self.repo_id}").start()
 
@@ -214,8 +222,8 @@ def stop(self: SpaceRunner, stage: str = "STOPPED", wait: bool = True):
         self.stage, self.error, self.host, self.port = stage, None, None, None
         self.cond.notify_all()
     for p in [proc, *doomed]:
-        if wait: kill_group(p)
-        else: threading.Thread(target=kill_group, args=(p,), daemon=True).start()
+        if wait: end_app(p)
+        else: threading.Thread(target=end_app, args=(p,), daemon=True).start()
 
 # %% ../../nbs/12_localhub_spaces.ipynb #d3451cef
 @patch
@@ -224,23 +232,23 @@ def stopped(self: SpaceRunner, proc: subprocess.Popen | None):
     with self.cond: self._doomed.discard(proc)
 
 @patch
-def launch(self: SpaceRunner, gen: int, port: int, argv: list[str], **popen_kw) -> subprocess.Popen | None:
-    "Start `argv`, the app of build `gen`, listening on `port` (None when that build was superseded)."
+def launch(self: SpaceRunner, gen: int, port: int, argv: list[str], gate: AppGate | None = None, **popen_kw) -> subprocess.Popen | None:
+    "Start `argv`, the app of build `gen`, reached on `port` (through `gate`); None when that build was superseded."
     with self.cond:
         if gen != self.gen: return None
-        proc = subprocess.Popen(argv, **popen_kw)
+        proc = subprocess.Popen(argv, **popen_kw); proc.gate = gate
         self.proc, self.port, self.host = proc, port, f"http://127.0.0.1:{port}"
-        self.stage = "APP_STARTING"; self.cond.notify_all()
+        self.cond.notify_all()
         return proc
 
 # %% ../../nbs/12_localhub_spaces.ipynb #3d036eb1
 def snapshot_commit(blobs,         # the hub's `BlobStore`
                     c,             # the commit to build
-                    sdir: Path,    # the Space's folder under `.localhub/spaces`
-                    gen: int       # the build generation (names the folder)
+                    sdir: Path,    # the Space's folder (under `Spaces.work_dir`)
+                    build_id: str  # names the build folder
                     ) -> Path:
     "Copy the files of commit `c` into a fresh build folder of the Space; returns the folder."
-    build = sdir / f"build-{gen}-{c.id[:12]}"
+    build = sdir / f"build-{build_id}-{c.id[:12]}"
     if sdir.exists():
         for old_dir in sdir.glob("build-*"): shutil.rmtree(old_dir, ignore_errors=True)
     build.mkdir(parents=True, exist_ok=True)
@@ -277,32 +285,17 @@ def prepare_python(build: Path,          # the build folder
     if r.returncode != 0: return None, f"pip install failed (exit {r.returncode}): {(r.stderr or r.stdout).strip().splitlines()[-1:]}"
     return python, None
 
-# %% ../../nbs/12_localhub_spaces.ipynb #926f5c53
-def space_env(repo_id: str,        # the Space
-              variables: dict,     # `{key: {value, ...}}` from the repo settings
-              secrets: dict,       # `{key: value}` from the secrets store
-              endpoint: str,       # the hub's endpoint (the app's `HF_ENDPOINT`)
-              port: int,           # the port the app must listen on
-              hf_home: Path        # the app's own Hugging Face cache
-              ) -> dict[str, str]:
-    "The environment variables a Space's app runs with."
-    ns, _, name = repo_id.partition("/")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE", "HUGGINGFACE", "GRADIO_SERVER", "SPACE_"))}
-    env.update({k: v["value"] for k, v in (variables or {}).items()})
-    env.update(secrets)
-    env.update({"HF_ENDPOINT": endpoint, "HF_HUB_DISABLE_XET": "1", "GRADIO_SERVER_NAME": "127.0.0.1",
-                "GRADIO_SERVER_PORT": str(port), "PORT": str(port), "SPACE_ID": repo_id, "SPACE_AUTHOR_NAME": ns,
-                "SPACE_REPO_NAME": name, "SPACE_HOST": f"127.0.0.1:{port}", "SYSTEM": "spaces", "PYTHONUNBUFFERED": "1",
-                "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": str(hf_home)})
-    return env
-
 # %% ../../nbs/12_localhub_spaces.ipynb #df44604e
 class SpaceBuild:
     "One build of a Space: snapshot, requirements, environment, launch and watch."
     def __init__(self, runner: SpaceRunner, gen: int, reason: str):  # the Space, this build's generation, why it builds
         self.runner, self.gen, self.reason, self.hub = runner, gen, reason, runner.hub
-        ns, name = runner.repo_id.split("/")
-        self.sdir = self.hub.store.root / ".localhub" / "spaces" / ns / name
+        self.sdir, self.build_id, self.build = self.hub.spaces.space_dir(runner.repo_id), uuid.uuid4().hex[:8], None
+
+    @property
+    def cancelled(self) -> bool:
+        "Whether a newer build, a stop or a delete has superseded this build."
+        return self.gen != self.runner.gen
 
     def log(self, line: str): self.runner.log(self.gen, "build", line)
     def set_stage(self, stage: str, error: str | None = None): self.runner.set_stage(self.gen, stage, error)
@@ -311,14 +304,18 @@ class SpaceBuild:
         "Build and start the Space (the thread's target); `old` is the app of the build before."
         try: self._run(old)
         except Exception as e:  # a build thread reports every failure as BUILD_ERROR, it never dies silently
+            if self.cancelled or self.hub.store.repo("space", self.runner.repo_id) is None:
+                _log.debug("local hub: a build of Space %s ended as the Space was deleted or rebuilt (%s)", self.runner.repo_id, type(e).__name__); return
             _log.exception("local hub: building Space %s failed", self.runner.repo_id)
             self.log(f"internal error: {type(e).__name__}: {e}")
             self.set_stage("BUILD_ERROR", f"Internal error while building: {type(e).__name__}: {e}")
+        finally:
+            if self.cancelled and self.build is not None: shutil.rmtree(self.build, ignore_errors=True)
 
     def _run(self, old):
-        kill_group(old); self.runner.stopped(old)
+        end_app(old); self.runner.stopped(old)
         repo = self.hub.store.repo("space", self.runner.repo_id)
-        if repo is None: return
+        if repo is None or self.cancelled: return
         c = repo.resolve("main"); self.runner.sha = c.id
         self.log(f"===== Build queued ({self.reason}) at {c.id} =====")
         sdk = repo.meta.get("sdk")
@@ -329,29 +326,62 @@ class SpaceBuild:
             self.set_stage("BUILD_ERROR", "Docker Spaces are not supported by the local Space runtime: use the gradio sdk."); return
         if "app.py" not in c.tree:
             self.log("no app.py in the repo"); self.set_stage("NO_APP_FILE", "No app file: commit an app.py."); return
-        build = snapshot_commit(self.hub.store.blobs, c, self.sdir, self.gen)
-        self.log(f"snapshot of {len(c.tree)} files in {build}")
-        python, error = prepare_python(build, self.sdir, self.hub.space_install, self.log)
+        self.build = snapshot_commit(self.hub.store.blobs, c, self.sdir, self.build_id)
+        self.log(f"snapshot of {len(c.tree)} files")
+        if self.cancelled or self.hub.faults.fail_space(self, "build"): return  # an injected transient failure (see `localhub.faults`)
+        python, error = prepare_python(self.build, self.sdir, self.hub.space_install, self.log)
         if python is None: self.set_stage("BUILD_ERROR", error); return
-        port = free_port()
-        env = space_env(self.runner.repo_id, repo.meta.get("variables"), self.hub.spaces.secrets.env(self.runner.repo_id),
-                        self.hub.endpoint, port, self.sdir / "hf-home")
         self.log("build finished; starting the app")
-        proc = self.runner.launch(self.gen, port, [python, "-u", "app.py"], cwd=build, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        if proc is not None: self.watch(proc, port, build)
-
-
+        if self.cancelled or self.hub.faults.fail_space(self, "start"): return
+        self.start_app(python, repo)
 
 # %% ../../nbs/12_localhub_spaces.ipynb #ac0cc047
 @patch
-def watch(self: SpaceBuild, proc: subprocess.Popen, port: int, build: Path):
+def start_app(self: SpaceBuild, python: str, repo):
+    "Launch the app of this build in its sandbox, then `watch` it."
+    mode, root, home = self.hub.spaces.sandbox_mode(), os.geteuid() == 0, self.sdir / "home"
+    python = os.path.normpath(os.path.abspath(python))  # the path inside the sandbox too (no `..` through unbound folders)
+    home.mkdir(exist_ok=True)
+    uid = SPACE_UID if root and mode != "off" and (mode == "bwrap" or can_run_as(SPACE_UID, python)) else None
+    if uid is not None:
+        for d in (self.build, home): chown_tree(d, uid)
+        if mode == "plain": os.chmod(self.hub.root, os.stat(self.hub.root).st_mode & 0o700)  # no bubblewrap: keep `nobody` out of the hub root
+    netns = mode == "bwrap" and root and self.hub.endpoint.startswith("http://127.0.0.1:")
+    gate = AppGate(self.hub.port, allow=self.hub.spaces.reader_check(repo.id)) if netns else None
+    port = gate.port if gate else free_port()
+    for note in sandbox_notes(mode, root, uid, netns, repo.private): self.log(note)
+    env = space_env(self.runner.repo_id, repo.meta.get("variables"), self.hub.spaces.secrets.env(self.runner.repo_id), self.hub.endpoint,
+                    port, APP_HOME if mode == "bwrap" else str(home), python)
+    kw = dict(env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    argv, fds = [python, "-u", "app.py"], ()
+    if mode == "bwrap":
+        fds = (*os.pipe(), *os.pipe()) if netns else ()  # status (read, write), block (read, write)
+        argv = bwrap_argv(argv, home=home, app_dir=self.build, python=python, hide=(str(self.hub.root),), uid=uid, netns=netns,
+                          status_fd=fds[1] if fds else None, block_fd=fds[2] if fds else None)
+        if fds: kw["pass_fds"] = (fds[1], fds[2])
+    else:
+        kw.update(cwd=self.build, preexec_fn=die_with_parent_preexec())
+        if uid is not None: kw.update(user=uid, group=uid, extra_groups=[])
+    try: proc = self.runner.launch(self.gen, port, argv, gate=gate, **kw)
+    except BaseException: proc = None; raise
+    finally:
+        for fd in fds[1:3]: os.close(fd)
+        if proc is None:  # superseded meanwhile, or the launch failed
+            for fd in fds[::3]: os.close(fd)
+            if gate is not None: gate.close()
+    if proc is None: return
+    if fds: open_gate(gate, fds[0], fds[3])  # when bwrap died first, `watch` sees it exit
+    self.watch(proc, lambda: http_answers(gate.connect_app if gate else lambda: socket.create_connection(("127.0.0.1", port), 2)))
+
+# %% ../../nbs/12_localhub_spaces.ipynb #f6a98830
+@patch
+def watch(self: SpaceBuild, proc: subprocess.Popen, answers):  # the app, and a check that it answers HTTP
     "Pump the app's output into the run log (and `run.log`) and follow it to RUNNING or an error."
-    logf = open(build / "run.log", "ab")
+    logf = os.fdopen(os.open(self.sdir / "run.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
     def pump():
         for raw in iter(proc.stdout.readline, b""):
             line = raw.decode("utf-8", "replace")
-            logf.write(redact(line).encode()); logf.flush()
+            logf.write(self.runner.clean(line).encode()); logf.flush()
             self.runner.log(self.gen, "run", line)
         logf.close()
     reader = threading.Thread(target=pump, daemon=True); reader.start()
@@ -362,22 +392,32 @@ def watch(self: SpaceBuild, proc: subprocess.Popen, port: int, build: Path):
             reader.join(2)
             tail = [l.strip() for l in self.runner.log_tail("run", 3)]
             self.set_stage("RUNTIME_ERROR", f"Exit code: {rc}. Reason: {' | '.join(tail)[-500:]}"); return
-        if self.gen != self.runner.gen: return
-        if self.runner.stage == "APP_STARTING":
-            if _http_answers("127.0.0.1", port): self.set_stage("RUNNING")
+        if self.cancelled: return
+        stage = self.runner.stage
+        if stage == "BUILDING" and time.monotonic() >= self.runner.building_since + self.hub.spaces.min_build_s: self.set_stage("APP_STARTING")
+        elif stage == "APP_STARTING":
+            if answers(): self.set_stage("RUNNING")
             elif time.monotonic() > deadline:
-                kill_group(proc)
-                self.set_stage("RUNTIME_ERROR", f"Launch timed out: the app did not answer on port {port} within {self.hub.space_start_timeout:.0f} s."); return
-        time.sleep(0.2)
+                end_app(proc)
+                self.set_stage("RUNTIME_ERROR", f"Launch timed out: the app did not answer within {self.hub.space_start_timeout:.0f} s."); return
+        time.sleep(0.1)
 
 # %% ../../nbs/12_localhub_spaces.ipynb #7c581d49
 SPACE_SDKS = ("gradio", "streamlit", "docker", "static")
 
 class Spaces:
-    "The Space runtime of a hub: a `SpaceRunner` per Space, and the secrets store."
-    def __init__(self, hub):  # the `LocalHub`
-        self.hub, self.secrets = hub, SpaceSecrets()
+    "The Space runtime of a hub: a `SpaceRunner` per Space, the secrets store, and where and how apps run."
+    def __init__(self, hub,  # the `LocalHub`
+                 sandbox: str | None = None):  # "auto", "bwrap", "plain" or "off"; default $VOXTRAL_SPACE_SANDBOX or "auto"
+        self.hub, self.secrets = hub, SpaceSecrets(Path(hub.root) / ".localhub" / "space-secrets.json")
+        self.sandbox = sandbox or os.environ.get("VOXTRAL_SPACE_SANDBOX") or "auto"
+        self.min_build_s = 1.0  # the least time a build shows BUILDING
         self._runners: dict[str, SpaceRunner] = {}
+        self._work: Path | None = None
+
+    def sandbox_mode(self) -> str:
+        "The sandbox apps get here ('bwrap', 'plain' or 'off'; see `localhub.sandbox.sandbox_mode`)."
+        return sandbox_mode(self.sandbox)
 
     def runner(self, repo_id: str) -> SpaceRunner:
         "The runtime of Space `repo_id` (created on first use)."
@@ -400,6 +440,42 @@ class Spaces:
 
 
 
+# %% ../../nbs/12_localhub_spaces.ipynb #1595f9cf
+@patch
+def work_dir(self: Spaces) -> Path:
+    "The folder (outside the hub root) where this hub's Space apps run."
+    if self._work is None:
+        self._work = Path(tempfile.mkdtemp(prefix="voxtral-spaces-")); os.chmod(self._work, 0o711)
+        atexit.register(self.stop_all)
+    return self._work
+
+@patch
+def space_dir(self: Spaces, repo_id: str) -> Path:
+    "The folder of Space `repo_id`: its builds, its home and its `run.log`."
+    ns, _, name = repo_id.partition("/")
+    d = self.work_dir() / ns / name
+    d.mkdir(parents=True, exist_ok=True); os.chmod(d.parent, 0o711); os.chmod(d, 0o711)
+    return d
+
+@patch
+def reader_check(self: Spaces, repo_id: str):
+    "A check for `AppGate`, asked at each connection: token (or None) -> None when it may read Space `repo_id` now, else why not."
+    groups = RouteGroup(self.hub); ns, _, name = repo_id.partition("/")
+    def allow(token: str | None) -> str | None:
+        try: groups.repo(_TokenCaller(self.hub, token), "spaces", ns, name); return None  # a public Space: anyone
+        except HubRequestError as e:
+            return str(e) if token else f"Space {repo_id} is private: send 'Authorization: Bearer <token>' with a token that may read it."
+    return allow
+
+class _TokenCaller:
+    "What `RouteGroup.repo` asks of a request: the caller's token."
+    def __init__(self, hub, token: str | None): self.hub, self.tok = hub, token
+    def token(self):
+        if self.tok is None: return None
+        info = self.hub.tokens.get(self.tok)
+        if info is None: raise HubRequestError(401, "Invalid credentials in Authorization header")
+        return info
+
 # %% ../../nbs/12_localhub_spaces.ipynb #60bc7267
 @patch
 def drop(self: Spaces, repo_id: str):
@@ -407,8 +483,9 @@ def drop(self: Spaces, repo_id: str):
     sp = self._runners.pop(repo_id, None)
     if sp is not None: sp.stop("STOPPED")
     self.secrets.drop(repo_id)
-    ns, _, name = repo_id.partition("/")
-    shutil.rmtree(self.hub.store.root / ".localhub" / "spaces" / ns / name, ignore_errors=True)
+    if self._work is not None:
+        ns, _, name = repo_id.partition("/")
+        shutil.rmtree(self._work / ns / name, ignore_errors=True)
 
 @patch
 def start_all(self: Spaces):
@@ -418,8 +495,10 @@ def start_all(self: Spaces):
 
 @patch
 def stop_all(self: Spaces):
-    "Stop every Space's app."
+    "Stop every Space's app and remove their folders."
     for sp in list(self._runners.values()): sp.stop("STOPPED")
+    if self._work is not None:
+        shutil.rmtree(self._work, ignore_errors=True); self._work = None
 
 # %% ../../nbs/12_localhub_spaces.ipynb #b8c865f3
 class SpaceSettingsRoutes(RouteGroup):
@@ -478,7 +557,7 @@ def space_action(self: SpaceSettingsRoutes, h, ns, name, action):
         elif action == "restart": repo.meta["paused"] = False
         repo.save_meta()
     if action == "pause": sp.stop("PAUSED")
-    elif action == "restart": sp.start("restart")
+    elif action == "restart": sp.start("factory rebuild" if (h.query.get("factory") or [""])[0] == "true" else "restart")
     elif action == "hardware": sp.restart_if_live("hardware changed")
     h.send_json(sp.runtime_json())
 

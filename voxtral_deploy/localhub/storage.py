@@ -13,6 +13,8 @@ from typing import Iterable
 from fastcore.basics import patch
 
 from ..core import VoxtralDeployError, git_blob_sha1
+from .integrity import (CardCache, CommitGate, LfsOwnership, collect_blobs, history_oids, load_card_yaml,
+    quarantine_broken_repos, tree_conflicts)
 
 # %% auto #0
 __all__ = ['REPO_TYPES', 'REPO_PREFIX', 'GITATTRIBUTES', 'LFS_THRESHOLD', 'HubRequestError', 'check_repo_name', 'check_repo_path',
@@ -49,8 +51,10 @@ def check_repo_name(name: str,               # a namespace or repo name
 # %% ../../nbs/10_localhub_storage.ipynb #2d0546a5
 def check_repo_path(path: str  # a file path inside a repo, as the client sent it
                     ) -> str:
-    "Return `path` if it is a safe relative POSIX path inside a repo, else raise a 400 `HubRequestError`."
+    "Return `path` if it is a safe relative POSIX path inside a repo, else raise a 400 `HubRequestError` (422 for `..\\x`)."
     if not isinstance(path, str) or not path: raise HubRequestError(400, "Invalid path: a file path in a repo must not be empty.")
+    if "\\" in path and any(p == ".." for p in re.split(r"[\\/]", path)):  # `..\x`: the Hub answers 422
+        raise HubRequestError(422, f"Invalid path {path[:200]!r}: it climbs out of the repo through a '..' segment; give a path inside the repo.")
     why = None
     if "\0" in path: why = "it contains a NUL character"
     elif "\\" in path: why = "it contains a backslash; use '/' as the separator"
@@ -146,6 +150,7 @@ class BlobStore:
     def __init__(self, root: Path):  # the hub's private folder (`<root>/.localhub`)
         self.root, self.tmp = Path(root) / "blobs", Path(root) / "tmp"
         self.root.mkdir(parents=True, exist_ok=True); self.tmp.mkdir(parents=True, exist_ok=True)
+        self.gate = CommitGate()  # commits and uploads shared, blob collection exclusive
         for p in self.tmp.iterdir():  # half-written uploads from a crash
             try: p.unlink()
             except OSError: pass
@@ -164,19 +169,25 @@ class BlobStore:
     def put_bytes(self, data: bytes) -> str:
         "Store `data`, returning its sha256."
         h = hashlib.sha256(data).hexdigest()
-        if not self.has(h, len(data)):
-            p = self.path(h); p.parent.mkdir(exist_ok=True)
-            atomic_write_bytes(p, data)
+        with self.gate.shared():
+            if not self.has(h, len(data)):
+                p = self.path(h); p.parent.mkdir(exist_ok=True)
+                atomic_write_bytes(p, data)
         return h
 
     def commit_file(self, tmp: Path, sha256: str):
         "Move a fully written and fsynced temp file into the store as blob `sha256`."
         p = self.path(sha256); p.parent.mkdir(exist_ok=True)
-        os.replace(tmp, p); _fsync_dir(p.parent)
+        with self.gate.shared(): os.replace(tmp, p); _fsync_dir(p.parent)
 
     def new_tmp(self) -> Path:
         "A fresh temp path inside the store's temp folder (same file system, so the final rename is atomic)."
         return self.tmp / f"{os.getpid()}-{threading.get_ident()}-{secrets.token_hex(6)}.part"
+
+    def touch(self, sha256: str):
+        "Mark blob `sha256` as just used, so blob collection's grace period starts again."
+        try: os.utime(self.path(sha256))
+        except OSError: pass
 
     def read(self, sha256: str) -> bytes:
         "The content of blob `sha256`."
@@ -243,6 +254,8 @@ class Repo:
         self.meta = json.loads((path / "repo.json").read_text())
         self.refs = json.loads((path / "refs.json").read_text())
         self._commits: dict[str, Commit] = {}
+        self.deleted = False  # set (under `lock`) when the repo is deleted: a commit waiting for the lock then fails
+        self.lfs = LfsOwnership(path, lambda: history_oids(path))  # the LFS objects this repo may name
 
     @property
     def private(self) -> bool: return bool(self.meta.get("private"))
@@ -264,6 +277,7 @@ class Repo:
 
     def write_commit(self, c: Commit):
         "Put the commit object on disk (before any ref points at it)."
+        if self.deleted: raise HubRequestError(404, f"Repository {self.id} was deleted", "RepoNotFound")
         atomic_write_bytes(self.path / "commits" / f"{c.id}.json", c.to_json())
         self._commits[c.id] = c
 
@@ -272,13 +286,19 @@ class Repo:
 # %% ../../nbs/10_localhub_storage.ipynb #86a573cb
 @patch
 def resolve(self: Repo, revision: str | None) -> Commit:
-    "The commit a branch, tag or commit id points to (404 `RevisionNotFound` otherwise)."
+    "The commit a branch, tag, `refs/pr/N` or full or short (7+ hex) commit id points to (404 `RevisionNotFound` otherwise)."
     rev = urllib.parse.unquote(revision or "main")
-    for prefix, kind in (("refs/heads/", "branches"), ("refs/tags/", "tags")):
-        if rev.startswith(prefix): return self.commit(self.refs[kind][rev[len(prefix):]]) if rev[len(prefix):] in self.refs[kind] else self._missing(rev)
-    if rev in self.refs["branches"]: return self.commit(self.refs["branches"][rev])
-    if rev in self.refs["tags"]: return self.commit(self.refs["tags"][rev])
+    refs = self.refs
+    for prefix, kind in (("refs/heads/", "branches"), ("refs/tags/", "tags"), ("refs/pr/", "prs")):
+        if rev.startswith(prefix):
+            sha = refs.get(kind, {}).get(rev[len(prefix):])
+            return self.commit(sha) if sha else self._missing(rev)
+    if rev in refs["branches"]: return self.commit(refs["branches"][rev])
+    if rev in refs["tags"]: return self.commit(refs["tags"][rev])
     if re.fullmatch(r"[0-9a-f]{40}", rev) and (self.path / "commits" / f"{rev}.json").exists(): return self.commit(rev)
+    if re.fullmatch(r"[0-9a-f]{7,39}", rev):  # a short commit id, when it names exactly one commit
+        found = [p.stem for p in (self.path / "commits").glob(f"{rev}*.json")]
+        if len(found) == 1: return self.commit(found[0])
     return self._missing(rev)
 
 @patch
@@ -301,12 +321,12 @@ def add_ref(repo: Repo,   # the repo
             name: str,    # the new branch or tag
             target: str   # the commit id it points to
             ):
-    "Create branch or tag `name` at commit `target` (400 for a bad name, 409 when the name is taken)."
+    "Create branch or tag `name` at commit `target` (400 for a bad name, 409 when a ref of that kind has the name)."
     if not _REF_RE.fullmatch(name) or ".." in name or name.endswith((".lock", "/")) or "//" in name:
         raise HubRequestError(400, f"Invalid {kind[:-2] if kind == 'branches' else 'tag'} name {name[:100]!r}.")
     with repo.lock:
-        if name in repo.refs["branches"] or name in repo.refs["tags"]:
-            raise HubRequestError(409, f"Reference already exists: {name}")
+        if name in repo.refs[kind]:
+            raise HubRequestError(409, f"Reference refs/{'heads' if kind == 'branches' else 'tags'}/{name} already exists")
         repo.refs[kind][name] = target; repo.save_refs()
 
 def delete_ref(repo: Repo,  # the repo
@@ -314,7 +334,7 @@ def delete_ref(repo: Repo,  # the repo
                name: str    # the branch or tag to delete
                ):
     "Delete branch or tag `name` (404 `RevisionNotFound` when there is none; `main` stays)."
-    if kind == "branches" and name == "main": raise HubRequestError(403, "You cannot delete the default branch 'main'.")
+    if kind == "branches" and name == "main": raise HubRequestError(403, "Cannot delete refs/heads/main")
     with repo.lock:
         if name not in repo.refs[kind]: raise HubRequestError(404, f"Invalid rev id: {name}", "RevisionNotFound")
         del repo.refs[kind][name]; repo.save_refs()
@@ -333,6 +353,8 @@ class LocalStore:
         for p in (self.root / "repos").glob("*/*/*/.tmp-*"): shutil.rmtree(p, ignore_errors=True)
         trash = self.root / ".localhub" / "trash"
         if trash.exists(): shutil.rmtree(trash, ignore_errors=True)
+        self.quarantined = quarantine_broken_repos(self.root)  # half-deleted repos from a crash: set aside, serve the rest
+        self.cards, self.gc_grace_s = CardCache(), 3600.0
 
     def _dir(self, repo_type: str, repo_id: str) -> Path:
         if repo_type not in REPO_TYPES: raise HubRequestError(400, f"Invalid repo type {repo_type!r}: use one of {', '.join(REPO_TYPES)}.")
@@ -340,14 +362,26 @@ class LocalStore:
         check_repo_name(ns, "namespace"); check_repo_name(name)
         return self.root / "repos" / f"{repo_type}s" / ns / name
 
+    def canonical_id(self, repo_type: str, repo_id: str) -> str:
+        "The stored id of a repo whose id matches `repo_id` case-insensitively, as on the Hub (`repo_id` itself when none does)."
+        if self._dir(repo_type, repo_id).exists(): return repo_id
+        ns, _, name = repo_id.lower().partition("/")
+        base = self.root / "repos" / f"{repo_type}s"
+        for nd in (base.iterdir() if base.exists() else ()):
+            if nd.name.lower() != ns: continue
+            for rd in nd.iterdir():
+                if rd.name.lower() == name and (rd / "refs.json").exists(): return f"{nd.name}/{rd.name}"
+        return repo_id
+
     def repo(self, repo_type: str, repo_id: str) -> Repo | None:
-        "The repo, or None when it does not exist."
-        key = (repo_type, repo_id)
+        "The repo (its id matched case-insensitively), or None when it does not exist."
         with self._lock:
+            repo_id = self.canonical_id(repo_type, repo_id)
+            key = (repo_type, repo_id)
             r = self._repos.get(key)
             if r is None:
                 d = self._dir(repo_type, repo_id)
-                if not (d / "refs.json").exists(): return None
+                if not ((d / "refs.json").exists() and (d / "repo.json").exists()): return None
                 r = self._repos[key] = Repo(d, repo_type, repo_id)
             return r
 
@@ -356,7 +390,7 @@ class LocalStore:
         out = []
         for t in REPO_TYPES:
             for d in sorted((self.root / "repos" / f"{t}s").glob("*/*")):
-                if (d / "refs.json").exists():
+                if (d / "refs.json").exists() and (d / "repo.json").exists():
                     r = self.repo(t, f"{d.parent.name}/{d.name}")
                     if r: out.append(r)
         return out
@@ -371,16 +405,17 @@ class LocalStore:
 
 # %% ../../nbs/10_localhub_storage.ipynb #2f5e3b9f
 @patch
-def create(self: LocalStore, repo_type: str, repo_id: str, *, private: bool = False, author: str = "local", **meta) -> Repo:
-    "Create a repo with an initial commit holding `.gitattributes` (409 if it exists)."
+def create(self: LocalStore, repo_type: str, repo_id: str, *, private: bool = False, author: str = "local",
+           files: dict[str, bytes] | None = None, **meta) -> Repo:
+    "Create a repo with an initial commit holding `.gitattributes` and `files` (a new Space's README), 409 if it exists."
     with self._lock:
         if self.repo(repo_type, repo_id) is not None:
             raise HubRequestError(409, "You already created this repo", headers={"_url": repo_id})
         d = self._dir(repo_type, repo_id)
         tmp = d.parent / f".tmp-{d.name}-{secrets.token_hex(4)}"
         (tmp / "commits").mkdir(parents=True)
-        data = GITATTRIBUTES.encode()
-        tree = {".gitattributes": {"sha256": self.blobs.put_bytes(data), "size": len(data), "lfs": False, "oid": git_blob_sha1(data)}}
+        tree = {check_repo_path(p): {"sha256": self.blobs.put_bytes(data), "size": len(data), "lfs": False, "oid": git_blob_sha1(data)}
+                for p, data in {".gitattributes": GITATTRIBUTES.encode(), **(files or {})}.items()}
         c = Commit.make([], tree, "initial commit", "", author)
         atomic_write_bytes(tmp / "commits" / f"{c.id}.json", c.to_json())
         m = {"type": repo_type, "id": repo_id, "private": bool(private), "createdAt": now_iso(), **meta}
@@ -392,14 +427,22 @@ def create(self: LocalStore, repo_type: str, repo_id: str, *, private: bool = Fa
 # %% ../../nbs/10_localhub_storage.ipynb #4fda371b
 @patch
 def delete(self: LocalStore, repo_type: str, repo_id: str):
-    "Delete a repo (its blobs stay: they may be shared)."
-    with self._lock:
-        r = self.repo(repo_type, repo_id)
-        if r is None: raise HubRequestError(404, f"Repository {repo_id} not found", "RepoNotFound")
+    "Delete a repo once no commit to it is in flight, then collect the blobs only it named."
+    r = self.repo(repo_type, repo_id)
+    if r is None: raise HubRequestError(404, f"Repository {repo_id} not found", "RepoNotFound")
+    with r.lock:  # a commit to this repo finishes (or fails) first; one waiting for the lock then sees `deleted`
+        if r.deleted: raise HubRequestError(404, f"Repository {repo_id} not found", "RepoNotFound")
+        doomed = history_oids(r.path)
         trash = self.root / ".localhub" / "trash" / secrets.token_hex(8)
         trash.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(r.path, trash); self._repos.pop((repo_type, repo_id), None)
+        with self._lock: os.rename(r.path, trash); r.deleted = True; self._repos.pop((repo_type, r.id), None)
         shutil.rmtree(trash, ignore_errors=True)
+    self.collect_garbage(doomed=doomed)
+
+@patch
+def collect_garbage(self: LocalStore, grace_s: float | None = None, doomed: Iterable[str] = ()):
+    "Remove blobs no commit names (uploads younger than `grace_s`, default `gc_grace_s`, stay); a `GcResult`."
+    return collect_blobs(self.root, self.blobs.gate, grace_s=self.gc_grace_s if grace_s is None else grace_s, doomed=doomed)
 
 # %% ../../nbs/10_localhub_storage.ipynb #ed90e074
 def _inline_file(store: LocalStore, path: str, v: dict) -> dict:
@@ -408,32 +451,37 @@ def _inline_file(store: LocalStore, path: str, v: dict) -> dict:
     except (ValueError, TypeError): raise HubRequestError(400, f"The content of {path} is not valid base64.") from None
     return {"sha256": store.blobs.put_bytes(data), "size": len(data), "lfs": False, "oid": git_blob_sha1(data)}
 
-def _lfs_file(store: LocalStore, path: str, v: dict) -> dict:
-    oid = v.get("oid")
+def _lfs_file(store: LocalStore, path: str, v: dict, repo: Repo | None = None) -> dict:
+    oid, want = v.get("oid"), v.get("size")
+    if not isinstance(oid, str) or not re.fullmatch(r"[0-9a-f]{64}", oid): raise HubRequestError(400, f"Invalid LFS oid for {path}: give the sha256 hex digest of the file.")
+    if want is not None and (type(want) is not int or want < 0): raise HubRequestError(400, f"Invalid LFS size for {path}: give the size in bytes as an integer.")
+    if repo is not None and oid not in repo.lfs:  # blobs are shared on disk, objects belong to a repo
+        raise HubRequestError(422, f"LFS object {oid} for {path} was never uploaded to this repo: upload it through the LFS batch API first.")
     if v.get("algo", "sha256") != "sha256": raise HubRequestError(400, f"Unsupported LFS hash algorithm for {path}: use sha256.")
     try: size = store.blobs.path(oid).stat().st_size
     except OSError: raise HubRequestError(422, f"LFS object {oid} for {path} was never uploaded: upload it through the LFS batch API first.") from None
-    if v.get("size") is not None and int(v["size"]) != size:
+    if want is not None and want != size:
         raise HubRequestError(422, f"LFS object {oid} for {path} has {size} bytes, not {v['size']}.")
     return {"sha256": oid, "size": size, "lfs": True, "oid": git_blob_sha1(lfs_pointer(oid, size))}
 
 def apply_operation(store: LocalStore,  # where blobs live
                     tree: dict,         # the tree being built (changed in place)
-                    op: dict            # one NDJSON line: {key, value}
+                    op: dict,           # one NDJSON line: {key, value}
+                    repo: Repo | None = None  # the repo committed to: an `lfsFile` may only name objects it owns
                     ):
     "Apply one commit operation (`file`, `lfsFile`, `deletedFile`, `deletedFolder`) to `tree`."
     key, v = op.get("key"), op.get("value")
     if not isinstance(v, dict): raise HubRequestError(400, f"Malformed commit operation {key!r}: 'value' must be an object.")
-    path = check_repo_path(v.get("path"))
+    raw = v.get("path")
+    if key in ("deletedFile", "deletedFolder") and isinstance(raw, str) and raw.strip("/"): raw = raw.rstrip("/")  # `delete_folder("d/")`
+    path = check_repo_path(raw)
     if key == "file": tree[path] = _inline_file(store, path, v)
-    elif key == "lfsFile": tree[path] = _lfs_file(store, path, v)
-    elif key == "deletedFile":
-        if path not in tree: raise HubRequestError(404, f"A file with this name doesn't exist: {path}", "EntryNotFound")
-        del tree[path]
-    elif key == "deletedFolder":
+    elif key == "lfsFile": tree[path] = _lfs_file(store, path, v, repo)
+    elif key == "deletedFile" and path in tree: del tree[path]
+    elif key in ("deletedFile", "deletedFolder"):  # deleting a folder's path deletes the folder, as on the Hub
         pre = path.rstrip("/") + "/"
         gone = [p for p in tree if p.startswith(pre)]
-        if not gone: raise HubRequestError(404, f"A folder with this name doesn't exist: {path}", "EntryNotFound")
+        if not gone: raise HubRequestError(404, f"A {'file' if key == 'deletedFile' else 'folder'} with this name doesn't exist: {path}", "EntryNotFound")
         for p in gone: del tree[p]
     else:
         raise HubRequestError(400, f"Unknown commit operation {key!r}: use file, lfsFile, deletedFile or deletedFolder.")
@@ -441,7 +489,7 @@ def apply_operation(store: LocalStore,  # where blobs live
 # %% ../../nbs/10_localhub_storage.ipynb #e9989020
 def apply_commit(store: LocalStore,     # where blobs live
                  repo: Repo,            # the repo committed to
-                 branch: str,           # the branch to move
+                 branch: str,           # the branch to move (or a pull request's `refs/pr/N`)
                  ops: list[dict],       # the operations, in order
                  *, title: str,         # the commit title
                  message: str = "",     # the commit description
@@ -449,20 +497,26 @@ def apply_commit(store: LocalStore,     # where blobs live
                  parent_commit: str | None = None  # the head the client saw; a 412 when the branch moved since
                  ) -> Commit:
     "Apply commit operations (`file`, `lfsFile`, `deletedFile`, `deletedFolder`) to `branch`; returns the new commit."
-    with repo.lock:
-        if branch not in repo.refs["branches"]:
+    if not isinstance(title, str) or not isinstance(message, str): raise HubRequestError(400, "The commit summary and description must be strings.")
+    if parent_commit is not None and not isinstance(parent_commit, str): raise HubRequestError(400, "parentCommit must be a commit id (a string).")
+    with repo.lock, store.blobs.gate.shared():
+        if repo.deleted: raise HubRequestError(404, f"Repository {repo.id} was deleted", "RepoNotFound")
+        kind, name = ("prs", branch[len("refs/pr/"):]) if branch.startswith("refs/pr/") else ("branches", branch)
+        if name not in repo.refs.get(kind, {}):
             if branch in repo.refs["tags"] or re.fullmatch(r"[0-9a-f]{40}", branch):
                 raise HubRequestError(400, f"Cannot commit to {branch!r}: commits go to a branch, not a tag or a commit id.")
             raise HubRequestError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
-        head = repo.commit(repo.refs["branches"][branch])
+        head = repo.commit(repo.refs[kind][name])
         if parent_commit is not None and parent_commit != head.id:
-            raise HubRequestError(412, f"A commit has happened since. Please refresh and try again. The parent commit "
-                                       f"{parent_commit} is not the head of '{branch}' ({head.id}).")
+            raise HubRequestError(412, f"The branch was updated since you opened this page. A commit has happened since. Please refresh "
+                                       f"and try again: the parent commit {parent_commit} is not the head of '{branch}' ({head.id}).")
         tree = dict(head.tree)
-        for op in ops: apply_operation(store, tree, op)
+        for op in ops: apply_operation(store, tree, op, repo)
+        if bad := tree_conflicts(tree):  # checked before anything is written
+            raise HubRequestError(409, f"Invalid commit: {bad[0][:200]!r} would be both a file and a folder; delete one of them in the same commit.")
         c = Commit.make([head.id], tree, title, message, author)
         repo.write_commit(c)
-        repo.refs["branches"][branch] = c.id
+        repo.refs[kind][name] = c.id
         repo.save_refs()
         return c
 
@@ -470,13 +524,23 @@ def apply_commit(store: LocalStore,     # where blobs live
 def parse_front_matter(text: str  # a README
                        ) -> dict | None:
     "The YAML front matter of a README as a dict (None when there is none); raises `ValueError` on bad YAML."
-    import yaml
     m = re.match(r"^\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.S)
     if not m: return None
-    data = yaml.safe_load(m.group(1))
+    data = load_card_yaml(m.group(1))  # size, alias and nesting caps: a YAML bomb is a ValueError
     if data is None: return {}
     if not isinstance(data, dict): raise ValueError("the YAML metadata must be a mapping (key: value pairs)")
     return data
+
+# %% ../../nbs/10_localhub_storage.ipynb #232bb6b7
+@patch
+def card(self: LocalStore, c: Commit) -> dict | None:
+    "The parsed front matter of README.md at commit `c`, cached per content (None without one, or when it does not parse)."
+    e = c.tree.get("README.md")
+    if e is None: return None
+    def parse():
+        with open(self.blobs.path(e["sha256"]), "rb") as f: return parse_front_matter(f.read(1 << 20).decode("utf-8", "replace"))
+    try: return self.cards.get(e["sha256"], parse)
+    except ValueError: return None
 
 # %% ../../nbs/10_localhub_storage.ipynb #fe1716da
 def _result_errors(r, wr: str) -> list[str]:
