@@ -71,3 +71,30 @@ def api(hub):
     "A real HfApi talking to the local hub as alice (write)."
     from huggingface_hub import HfApi
     return HfApi(endpoint=hub.endpoint, token=ALICE_WRITE)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    "A headless chromium (selenium) shared by the session's browser tests, 1280x900; skips when chromium is missing. See browserkit.py."
+    from browserkit import start_chromium
+    driver = start_chromium()
+    yield driver
+    driver.quit()
+
+
+# Deployment records of every test go to one throwaway folder, never to the user's records folder.
+os.environ.setdefault("VOXTRAL_DEPLOY_RECORDS", str(Path(__import__("tempfile").mkdtemp(prefix="voxtral-records-"))))
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    "A real transformers Trainer run on the tiny Voxtral (6 steps, checkpoint-2/4/6, eval loss + WER, TensorBoard runs/; read-only by convention)."
+    from voxtral_deploy.testing_training import train_tiny_voxtral
+    return train_tiny_voxtral(tmp_path_factory.mktemp("trainer") / "tiny-ft")
+
+
+@pytest.fixture(scope="session")
+def lora_run(tmp_path_factory, trained_run):
+    "A real peft LoRA run (SEQ_2_SEQ_LM on q/k/v/o_proj, audio tower frozen) on the tiny base, which adapter_config.json names by its local folder."
+    from voxtral_deploy.testing_training import train_tiny_voxtral
+    return train_tiny_voxtral(tmp_path_factory.mktemp("peft") / "tiny-lora", lora=True, base_dir=trained_run.base_dir)

@@ -30,24 +30,33 @@ def test_tiny_voxtral_inspects_as_full_model(tiny_model_dir):
     json.dumps(a.to_dict())  # JSON-ready
 
 
-def test_trainer_output_folder_leaves_out_training_state(model_copy, training_fixtures):
-    (model_copy / "checkpoint-500").mkdir()
-    (model_copy / "checkpoint-500" / "model.safetensors").write_bytes(b"x")
-    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "notes.txt", "README.md"):
-        (model_copy / name).write_bytes(b"x")
-    (model_copy / "runs").mkdir(); (model_copy / "runs" / "events.out.tfevents").write_bytes(b"x")
-    (model_copy / ".git").mkdir(); (model_copy / ".git" / "HEAD").write_text("ref")
-    shutil.copy(training_fixtures["trainer_state"], model_copy / "trainer_state.json")
-    before = _snapshot(model_copy)
-    a = inspect_model(model_copy)
-    assert _snapshot(model_copy) == before
-    assert a.excluded["checkpoint-500/"] == "intermediate Trainer checkpoint"
-    assert a.excluded["optimizer.pt"].startswith("optimizer state")
-    assert a.excluded["training_args.bin"].startswith("Trainer arguments")
-    assert a.excluded["runs/"] == "TensorBoard logs" and a.excluded[".git/"] == "version-control data"
-    assert a.excluded["README.md"] == "replaced by the generated model card"
-    assert a.excluded["trainer_state.json"].startswith("training log")
-    assert not any(f.startswith(("checkpoint", "runs", ".git")) for f in a.files)
+def test_trainer_output_folder_leaves_out_training_state(trained_run, tmp_path):
+    "A real Trainer output folder (checkpoint-N/, runs/, training_args.bin), plus what people leave around (.git, notes, a README)."
+    out = tmp_path / "run"; shutil.copytree(trained_run.output_dir, out)
+    (out / "notes.txt").write_text("x"); (out / "README.md").write_text("# mine\n")
+    (out / ".git").mkdir(); (out / ".git" / "HEAD").write_text("ref")
+    before = _snapshot(out)
+    a = inspect_model(out)
+    assert _snapshot(out) == before
+    assert {a.excluded[f"{c.name}/"] for c in trained_run.checkpoints} == {"intermediate Trainer checkpoint"}
+    assert a.excluded["training_args.bin"].startswith("Trainer arguments") and a.excluded[".git/"] == "version-control data"
+    assert a.excluded["README.md"] == "merged into the generated model card"
+    tb = [f for f in a.files if f.startswith("runs/")]  # TensorBoard's event file is published, from where it is
+    assert len(tb) == 1 and "events.out.tfevents." in tb[0] and a.path_of(tb[0]) == out / tb[0]
+    assert not any(f.startswith(("checkpoint", ".git")) or f.endswith((".pt", ".pth", ".bin")) for f in a.files)
+    assert inspect_model(out, tensorboard=False).excluded["runs/"] == "TensorBoard logs (left out on request)"
+    ck = inspect_model(out, checkpoint="2")  # a checkpoint: its training state is left out, the processor comes from the top
+    assert ck.checkpoint == "checkpoint-2" and ck.output_dir == out.resolve()
+    assert ck.excluded["optimizer.pt"].startswith("optimizer state") and ck.excluded["trainer_state.json"].startswith("training log")
+    assert ck.excluded["rng_state.pth"].startswith("random-number state") and ck.excluded["scheduler.pt"].startswith("scheduler state")
+    assert ck.path_of("tekken.json") == out.resolve() / "tekken.json" and ck.path_of("model.safetensors") == out.resolve() / "checkpoint-2" / "model.safetensors"
+
+
+def test_results_of_a_trainer_output_folder(trained_run):
+    r = load_training_results(trained_run.output_dir)  # no trainer_state.json at the top: the latest checkpoint's
+    assert r.sources == [f"{trained_run.checkpoints[-1].name}/trainer_state.json"] and r.paths == [str(trained_run.trainer_state.resolve())]
+    assert r.steps == 6 and r.wer_percent and r.wer is not None and [p["step"] for p in r.loss_curve if "eval_loss" in p] == [2, 4, 6]
+    assert r.unrecognised == []  # everything a Trainer writes is understood
 
 
 def test_sharded_checkpoint_and_index(tmp_path, tiny_model_dir):

@@ -82,14 +82,16 @@ def test_inspect_and_card(model, work, training_fixtures):
     assert r.returncode == 1 and r.stderr.startswith("error: Unknown language code 'xx'") and "Traceback" not in r.stderr
 
 
-def test_publish_dry_run_then_publish_then_unchanged(served, model, training_fixtures):
+def test_publish_dry_run_then_publish_then_unchanged(served, model, trained_run):
     api = served["api"]
     plan = run_json("publish", model, "--repo-id", "voxtral-cli", "--dry-run", *hub_args(served))
     assert plan["dry_run"] and plan["plan"]["repo_id"] == "carol/voxtral-cli" and not api.repo_exists("carol/voxtral-cli")
-    res = run_json("publish", model, "--repo-id", "voxtral-cli", "--results", training_fixtures["trainer_state"], "--tag", "v1", *hub_args(served))
+    # results: a real Trainer output folder, whose trainer_state.json is in its latest checkpoint
+    res = run_json("publish", model, "--repo-id", "voxtral-cli", "--results", trained_run.output_dir, "--tag", "v1", *hub_args(served))
     assert res["committed"] and res["commit_oid"] == api.model_info("carol/voxtral-cli").sha
+    assert f"results read from {trained_run.trainer_state.resolve()}" in res["notes"] and "training_curves.png" in res["files_uploaded"]
     assert "v1" in [t.name for t in api.list_repo_refs("carol/voxtral-cli").tags]
-    again = run_json("publish", model, "--repo-id", "voxtral-cli", "--results", training_fixtures["trainer_state"], *hub_args(served))
+    again = run_json("publish", model, "--repo-id", "voxtral-cli", "--results", trained_run.output_dir, *hub_args(served))
     assert not again["committed"] and again["bytes_sent"] == 0
 
 
@@ -115,12 +117,12 @@ def test_space_then_status(served, model):
 
 
 @pytest.mark.space
-def test_deploy_dry_run_and_deploy(served, model, training_fixtures, work):
+def test_deploy_dry_run_and_deploy(served, model, training_fixtures, trained_run, work):
     api = served["api"]
     pl = run_json("deploy", model, "--repo-id", "voxtral-cli-deploy", "--dry-run", *hub_args(served))
     assert pl["repo_id"] == "carol/voxtral-cli-deploy" and not api.repo_exists("carol/voxtral-cli-deploy")
     rec = run_json("deploy", model, "--repo-id", "voxtral-cli-deploy", "--training-config", training_fixtures["training_config"],
-                   "--results", training_fixtures["trainer_state"], "--record-dir", work / "records", "--timeout", "300", *hub_args(served))
+                   "--results", trained_run.output_dir, "--record-dir", work / "records", "--timeout", "300", *hub_args(served))
     assert rec["status"] == "ok" and rec["model"]["commit"] == api.model_info("carol/voxtral-cli-deploy").sha
     assert rec["space"]["stage"] == "RUNNING" and list((work / "records").glob("*.json"))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import InvalidModelError, InvalidInputError, human_bytes
+from .training_outputs import latest_trainer_state, local_base_config, root_processor_files, select_checkpoint, tensorboard_files
 
 # %% auto #0
 __all__ = ['DTYPE_BYTES', 'MAX_HEADER_BYTES', 'PUBLISH_PATTERNS', 'EXCLUDE_REASONS', 'VOXTRAL_ARCHS', 'METRIC_ALIASES',
@@ -112,7 +113,7 @@ EXCLUDE_REASONS = [  # (pattern on the relative path, reason); first match wins
     ("all_results.json", "metrics: published as training_results.json"),
     ("eval_results.json", "metrics: published as training_results.json"),
     ("train_results.json", "metrics: published as training_results.json"),
-    ("README.md", "replaced by the generated model card"),
+    ("README.md", "merged into the generated model card"),
     ("*.bin", "pickle weights: publish safetensors instead"), ("*.pt", "pickle file"), ("*.pth", "pickle file"),
     ("*.tmp", "temporary file"), ("*~", "temporary file"), (".DS_Store", "desktop metadata"), ("*.lock", "lock file"),
 ]
@@ -146,6 +147,14 @@ class ModelArtifacts:
     adapter: dict | None = None     # adapter_config.json (LoRA rank, alpha, targets, base)
     config: dict = field(default_factory=dict)  # config.json (or the adapter's)
     warnings: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # published file kept outside model_dir (root processor files, runs/) -> its path
+    output_dir: Path | None = None  # the Trainer output folder, when one of its checkpoints is what is published
+    checkpoint: str | None = None   # that checkpoint's folder name (checkpoint-N)
+    base_model_path: str | None = None  # an adapter's base model when named by a local folder (whose config.json says Voxtral)
+
+    def path_of(self, rel: str) -> Path:
+        "The local file behind the published path `rel`."
+        return Path(self.sources[rel]) if rel in self.sources else Path(self.model_dir) / rel
 
     @property
     def total_size(self) -> int: return sum(self.files.values())
@@ -206,10 +215,10 @@ def _walk(root: Path) -> tuple[dict[str, int], dict[str, str]]:
     return files, excluded
 
 # %% ../nbs/05_artifacts.ipynb #7a2c8341
-VOXTRAL_ARCHS = {"VoxtralForConditionalGeneration"}
+VOXTRAL_ARCHS = {"VoxtralForConditionalGeneration", "VoxtralRealtimeForConditionalGeneration"}  # Voxtral and Voxtral Realtime
 
 def _is_voxtral(cfg: dict) -> bool:
-    return cfg.get("model_type") == "voxtral" or bool(VOXTRAL_ARCHS & set(cfg.get("architectures") or []))
+    return cfg.get("model_type") in ("voxtral", "voxtral_realtime") or bool(VOXTRAL_ARCHS & set(cfg.get("architectures") or []))
 
 def hub_repo_id(name: Any) -> str | None:
     "`name` when it is a Hub repo id (owner/name) something could download, `None` for a local path or anything else."
@@ -226,7 +235,7 @@ def _model_root(model_dir: str | os.PathLike | None) -> Path:
     return root.resolve()
 
 # %% ../nbs/05_artifacts.ipynb #1ff66c54
-def _read_configs(root: Path, files: dict[str, int], warnings: list[str]) -> tuple[dict, dict | None]:
+def _read_configs(root: Path, files: dict[str, int], warnings: list[str], base_model: str | None = None) -> tuple[dict, dict | None]:
     "`config.json` and `adapter_config.json` (None for a full model), checked to describe a Voxtral."
     is_adapter = "adapter_config.json" in files
     if "config.json" not in files and not is_adapter:
@@ -242,15 +251,27 @@ def _read_configs(root: Path, files: dict[str, int], warnings: list[str]) -> tup
         return cfg, None
     adapter = _read_json(root / "adapter_config.json", "adapter_config.json", "adapter")
     if not isinstance(adapter, dict): raise InvalidModelError("adapter_config.json is not a JSON object. Re-save the adapter with `save_pretrained`.")
-    base = adapter.get("base_model_name_or_path")
-    if cfg and not _is_voxtral(cfg) or (not cfg and base and "voxtral" not in str(base).lower()):
-        raise InvalidModelError(f"This adapter is for {cfg.get('model_type') or base!r}, not Voxtral. voxtral-deploy publishes Voxtral models only.")
-    if not base: warnings.append("adapter_config.json records no base_model_name_or_path: set the base model in the metadata.")
-    elif not hub_repo_id(base):
-        warnings.append(f"adapter_config.json names its base model by a local path ({base!r}), so neither a demo Space nor "
-                        "anyone else can load the adapter: set base_model_name_or_path to the base's Hub id "
-                        "(e.g. mistralai/Voxtral-Mini-3B-2507) before publishing.")
+    _check_adapter_base(root, cfg, adapter, warnings, base_model)
     return cfg, adapter
+
+# %% ../nbs/05_artifacts.ipynb #04ba6c64
+def _check_adapter_base(root: Path, cfg: dict, adapter: dict, warnings: list[str], base_model: str | None) -> None:
+    "Refuse an adapter only when nothing says it is for Voxtral: its config, its local base folder's config, or a base id naming Voxtral."
+    base = adapter.get("base_model_name_or_path")
+    base_dir, base_cfg = local_base_config(base, root)
+    other = cfg if cfg and not _is_voxtral(cfg) else base_cfg if base_cfg and not _is_voxtral(base_cfg) else None
+    if other is not None:
+        raise InvalidModelError(f"This adapter is for a {other.get('model_type') or 'non-Voxtral'!r} model (its base {base!r}), not Voxtral. "
+                                "voxtral-deploy publishes Voxtral models only.")
+    if base_dir is not None: adapter["_base_model_path"] = str(base_dir)
+    says = bool(cfg) or base_cfg is not None or "voxtral" in f"{base} {base_model or ''}".lower()
+    if base and not says:
+        raise InvalidModelError(f"Nothing says this adapter is for Voxtral: its base {base!r} is not a Voxtral Hub id, nor a local folder whose "
+                                "config.json is a Voxtral's. Pass the base's Hub id (--base-model mistralai/Voxtral-Mini-3B-2507).")
+    if not base and not base_model: warnings.append("adapter_config.json records no base_model_name_or_path: set the base model in the metadata (--base-model).")
+    elif base and not hub_repo_id(base) and not hub_repo_id(base_model):
+        warnings.append(f"adapter_config.json names its base model by a local folder ({base!r}), so neither the card nor a demo Space "
+                        "knows its Hub id: pass it with --base-model (or base_model in the metadata), e.g. mistralai/Voxtral-Mini-3B-2507.")
 
 # %% ../nbs/05_artifacts.ipynb #51f0ae91
 def _check_index(root: Path, files: dict[str, int], headers: dict[str, SafetensorsHeader]) -> None:
@@ -289,16 +310,35 @@ def _check_processor_files(files: dict[str, int], is_adapter: bool, warnings: li
         if is_adapter: warnings.append(msg)
         else: raise InvalidModelError(msg)
 
+# %% ../nbs/05_artifacts.ipynb #2457bb92
+def _outside_files(root: Path, out_dir: Path, files: dict[str, int], excluded: dict[str, str], tensorboard: bool) -> dict[str, str]:
+    "Add the files published from outside `root` to `files`: a checkpoint's missing processor files, TensorBoard's runs/."
+    sources = {}
+    if root != out_dir: sources.update({n: str(p) for n, p in root_processor_files(root, out_dir).items()})
+    if tensorboard:
+        sources.update({rel: str(p) for rel, p in tensorboard_files(out_dir).items()})
+        excluded.pop("runs/", None)
+    else:
+        if (out_dir / "runs").is_dir(): excluded["runs/"] = "TensorBoard logs (left out on request)"
+    files.update({rel: Path(p).stat().st_size for rel, p in sources.items()})
+    return sources
+
 # %% ../nbs/05_artifacts.ipynb #9c29fa61
 def inspect_model(
     model_dir: str | os.PathLike,  # the folder `save_pretrained` wrote (a full model, an adapter or a quantized model)
+    *,
+    checkpoint: str | int | None = None,  # "last", "best" or a step N: inspect that checkpoint-N/ of a Trainer output folder instead
+    tensorboard: bool = True,      # publish TensorBoard event files (runs/) when present
+    base_model: str | None = None, # the base model's Hub id, when the folder does not record it (e.g. an adapter on a local base)
 ) -> ModelArtifacts:
     "Inspect `model_dir` (reading headers only) and return what it is and what publishing would send."
-    root = _model_root(model_dir)
+    root = out_dir = _model_root(model_dir)
+    if checkpoint is not None: root = select_checkpoint(out_dir, checkpoint).resolve()
     files, excluded = _walk(root)
     if not files and not excluded: raise InvalidModelError(f"The model folder {root} is empty. Point at the folder `save_pretrained` wrote.")
+    sources = _outside_files(root, out_dir, files, excluded, tensorboard)
     warnings: list[str] = []
-    cfg, adapter = _read_configs(root, files, warnings)
+    cfg, adapter = _read_configs(root, files, warnings, base_model)
     is_adapter = adapter is not None
     headers = _read_weights(root, files, excluded)
     _check_processor_files(files, is_adapter, warnings)
@@ -307,14 +347,16 @@ def inspect_model(
         for k, v in h.dtypes.items(): dtypes[k] = dtypes.get(k, 0) + v
     quant = cfg.get("quantization_config") or None
     kind = "adapter" if is_adapter else "quantized" if quant else "full"
-    base = hub_repo_id((adapter or {}).get("base_model_name_or_path")) if is_adapter else hub_repo_id(cfg.get("_name_or_path"))
+    base = hub_repo_id(base_model) or (hub_repo_id((adapter or {}).get("base_model_name_or_path")) if is_adapter else hub_repo_id(cfg.get("_name_or_path")))
     langs = cfg.get("languages") or []
     return ModelArtifacts(
         model_dir=root, kind=kind, architecture=(cfg.get("architectures") or [None])[0] or ("PeftModel" if is_adapter else None),
         model_type=cfg.get("model_type"), base_model=base, dtype=max(dtypes, key=dtypes.get) if dtypes else None, dtypes=dtypes,
         num_parameters=sum(h.num_parameters for h in headers.values()), weights_size=sum(h.size for h in headers.values()),
         files=dict(sorted(files.items())), excluded=dict(sorted(excluded.items())), languages=list(langs) if isinstance(langs, list) else [langs],
-        quantization=quant, adapter=adapter, config=cfg, warnings=warnings)
+        quantization=quant, adapter=adapter, config=cfg, warnings=warnings, sources=sources,
+        output_dir=out_dir if root != out_dir else None, checkpoint=root.name if root != out_dir else None,
+        base_model_path=(adapter or {}).pop("_base_model_path", None))
 
 # %% ../nbs/05_artifacts.ipynb #e5f7e25e
 def make_fake_voxtral_folder(
@@ -381,7 +423,9 @@ class TrainingResults:
     loss_curve: list[dict] = field(default_factory=list)  # [{"step", "epoch", "loss" | "eval_loss" | "eval_wer"}]
     epochs: float | None = None
     steps: int | None = None
-    sources: list[str] = field(default_factory=list)  # file names read
+    sources: list[str] = field(default_factory=list)  # file names read (relative to the folder given, e.g. checkpoint-6/trainer_state.json)
+    paths: list[str] = field(default_factory=list)    # the files read, absolute
+    unrecognised: list[str] = field(default_factory=list)  # keys read but not understood (not on the card), e.g. eval_bleu
 
     def to_dict(self) -> dict: return asdict(self)
 
@@ -417,6 +461,19 @@ def _read_log_history(res: TrainingResults, data: dict, name: str) -> None:
     if isinstance(data.get("global_step"), int): res.steps = data["global_step"]
     if isinstance(data.get("epoch"), (int, float)): res.epochs = float(data["epoch"])
 
+# %% ../nbs/05_artifacts.ipynb #a8258dd2
+_KNOWN_KEYS = {"step", "epoch", "loss", "grad_norm", "learning_rate", "total_flos", "wer", "cer", "num_input_tokens_seen",
+               "log_history", "global_step", "max_steps", "num_train_epochs", "best_metric", "best_global_step", "best_model_checkpoint",
+               "eval_steps", "save_steps", "logging_steps", "train_batch_size", "is_hyper_param_search", "is_local_process_zero",
+               "is_world_process_zero", "stateful_callbacks", "trial_name", "trial_params"}
+_KNOWN_RE = re.compile(r"(eval|test|train|predict)_(loss|wer|cer|runtime|samples|samples_per_second|steps_per_second|jit_compilation_time)")
+
+def _note_unrecognised(res: TrainingResults, data: dict) -> None:
+    "List the keys of a results file (and of its log_history entries) that nothing here understands."
+    entries = [data] + [e for e in data.get("log_history") or [] if isinstance(e, dict)]
+    for k in (k for e in entries for k in e):
+        if k not in _KNOWN_KEYS and not _KNOWN_RE.fullmatch(k) and k not in res.unrecognised: res.unrecognised.append(k)
+
 # %% ../nbs/05_artifacts.ipynb #f7712c00
 def _summarize(res: TrainingResults, wer_percent: bool | None) -> TrainingResults:
     def first(keys):
@@ -441,13 +498,16 @@ def load_training_results(
     if path.is_dir():
         cands = [path / n for n in ("trainer_state.json", "all_results.json", "eval_results.json", "train_results.json", "metrics.json")]
         cands = [c for c in cands if c.exists()]
-        if not cands: raise InvalidInputError(f"No results in {path}: expected trainer_state.json, all_results.json or eval_results.json.")
+        if not cands and (state := latest_trainer_state(path)) is not None: cands = [state]  # a Trainer output_dir: its latest checkpoint
+        if not cands: raise InvalidInputError(f"No results in {path}: expected trainer_state.json, all_results.json or eval_results.json "
+                                              "(or checkpoint-N/trainer_state.json of a Trainer output folder).")
     else: cands = [path]
     res = TrainingResults()
     for p in cands:
         data = _parse_json_or_yaml(p, "results file")
         if not isinstance(data, dict): raise InvalidInputError(f"The results file {p} holds a {type(data).__name__}, not a mapping of metrics.")
-        res.sources.append(p.name)
+        res.sources.append(p.relative_to(path).as_posix() if path.is_dir() else p.name); res.paths.append(str(p.resolve()))
+        _note_unrecognised(res, data)
         if "log_history" in data: _read_log_history(res, data, p.name)
         else:
             res.metrics.update(_flat_metrics(data, p.name))

@@ -4,12 +4,12 @@
 
 # %% ../nbs/70_cli.ipynb #4be2cdf4
 from __future__ import annotations
-import argparse, json, logging, sys, traceback
+import argparse, json, logging, os, sys, traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from . import __version__
 from .core import (VoxtralDeployError, InvalidInputError, SpaceBuildError, ModelMetadata, SpaceBranding, PrintProgress,
@@ -18,14 +18,19 @@ from .artifacts import inspect_model, load_training_config
 from .testing import make_tiny_voxtral
 from .card import render_card
 from .localhub import serve_forever
+from .localhub.__main__ import connection_help
+from .localhub.integrity import gc_root
 from .publish import HuggingFacePusher
 from .space import DemoSpaceDeployer
+from .space_feedback import FeedbackSettings
 from .pipeline import PipelineError, config_from_parameters, deploy, plan
 from .status import status, status_summary
 from .batch import run_batch, write_ci_workflow
 from .quickstart import quickstart
 from .evaluate import evaluate, load_eval_set
 from .inference import Transcriber
+from .cli_input import (add_metadata_args, default_repo_name, metadata_from_args, network_error_message, repo_id_from_user,
+                                      token_from_file)
 
 # %% auto #0
 __all__ = ['Handler', 'SUBCOMMANDS', 'CommandResult', 'build_parser', 'main']
@@ -90,15 +95,24 @@ def _args_hub(p):
     s.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     s.add_argument("--tokens", metavar="FILE", help='JSON file {"<token>": {"user": NAME, "role": "read"|"write"}}; default: a write token for user `local` under the root')
     s.add_argument("--space-install", action="store_true", help="pip install each Space's requirements into a venv instead of checking them against this environment")
+    g = hub.add_parser("gc", help="remove blobs no commit names (deleted repos, uploads never committed) from a hub folder no hub is serving")
+    _add_common(g)
+    g.add_argument("--root", required=True, metavar="DIR", help="the hub's folder")
+    g.add_argument("--grace-s", type=float, default=3600.0, metavar="S", help="keep unreferenced blobs younger than S seconds: uploads awaiting their commit (default 3600)")
 
 def _cmd_hub(args) -> CommandResult:
-    serve_forever(args.root, host=args.host, port=args.port, tokens=args.tokens, print_json=args.json, space_install=args.space_install)
+    if args.hub_command == "gc":
+        r = gc_root(args.root, grace_s=args.grace_s)
+        return CommandResult(dict(r.__dict__), str(r))
+    serve_forever(args.root, host=args.host, port=args.port, tokens=args.tokens, print_json=args.json, space_install=args.space_install,
+                  on_ready=lambda hub: print(connection_help(hub), file=sys.stderr, flush=True))
     return CommandResult({}, "")
 
 # %% ../nbs/70_cli.ipynb #4c08a05f
 def _args_publish(p):
     p.add_argument("dir", help="the model folder")
-    p.add_argument("--repo-id", required=True, metavar="ID", help="target model repo, e.g. alice/voxtral-mini-fr")
+    p.add_argument("--repo-id", metavar="ID", help="target model repo, e.g. alice/voxtral-mini-fr, or its URL (default: <your user>/<folder name>)")
+    add_metadata_args(p); _add_training_output_args(p)
     p.add_argument("--training-config", metavar="FILE", help="training config (JSON or YAML)")
     p.add_argument("--results", metavar="PATH", help="results: metrics JSON, trainer_state.json or a folder of them")
     p.add_argument("--private", action="store_true", help="create the repo private")
@@ -108,25 +122,38 @@ def _args_publish(p):
     p.add_argument("--metadata", metavar="FILE", help="model metadata (YAML/JSON: name, description, languages, license, base_model, datasets, tags)")
     p.add_argument("--no-card", action="store_true", help="do not generate README.md")
     p.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
+    p.add_argument("--max-shard-size", metavar="SIZE", help="reshard the weights into files of at most SIZE, e.g. 2GB (index file included)")
 
-def _load_metadata(path):
-    if not path: return None
-    return ModelMetadata.from_dict(load_training_config(path))
+def _load_metadata(path, args=None):
+    "--metadata FILE, with the metadata flags (--base-model, --language, ...) laid over it."
+    base = load_training_config(path) if path else {}
+    meta = metadata_from_args(args, base) if args is not None else base
+    return ModelMetadata.from_dict(meta) if meta else None
+
+def _add_training_output_args(p):
+    p.add_argument("--checkpoint", metavar="WHICH", help="publish a checkpoint of a Trainer output folder: last, best or a step N "
+                                                         "(processor files come from the folder when the checkpoint lacks them)")
+    p.add_argument("--no-tensorboard", action="store_true", help="leave out the TensorBoard event files (runs/), published by default")
+    p.add_argument("--create-pr", action="store_true", help="publish as a pull request (for a repo you may not write to directly)")
 
 def _progress(args):
     "Progress on stderr (stdout stays for the result): a tqdm bar in a terminal, one line per event otherwise."
     return TqdmProgress() if sys.stderr.isatty() else PrintProgress()
 
 def _cmd_publish(args) -> CommandResult:
-    pusher = HuggingFacePusher(args.dir, args.repo_id, token=args.token, endpoint=args.endpoint, private=args.private,
-                               metadata=_load_metadata(args.metadata), progress=_progress(args))
+    pusher = HuggingFacePusher(args.dir, args.repo_id or default_repo_name(args.dir), token=args.token, endpoint=args.endpoint,
+                               private=args.private, metadata=_load_metadata(args.metadata, args), progress=_progress(args),
+                               max_shard_size=args.max_shard_size, checkpoint=args.checkpoint, tensorboard=not args.no_tensorboard,
+                               create_pr=args.create_pr)
     res = pusher.push_model(args.training_config, args.results, card=not args.no_card, quantize=args.quantize, tag=args.tag,
                             commit_message=args.message, dry_run=args.dry_run)
     data = res.to_dict(); data.pop("card", None)
-    if args.dry_run: return CommandResult(data, res.plan.summary())
+    said = "".join(f"\nnote: {n}" for n in res.notes) + "".join(f"\nwarning: {w}" for w in res.warnings)
+    if args.dry_run: return CommandResult(data, res.plan.summary() + said)
     what = f"committed {res.commit_oid[:12]}" if res.committed else "no change: nothing committed"
+    if res.pr_url: what = f"opened pull request #{res.pr_num} ({res.pr_url}) with commit {res.commit_oid[:12]}"
     return CommandResult(data, f"{res.url}: {what}; {len(res.files_uploaded)} uploaded, {len(res.files_unchanged)} unchanged, "
-                               f"{len(res.files_deleted)} deleted, {res.bytes_sent:,} bytes sent")
+                               f"{len(res.files_deleted)} deleted, {res.bytes_sent:,} bytes sent" + said)
 
 # %% ../nbs/70_cli.ipynb #4633898e
 def _args_space(p):
@@ -145,13 +172,15 @@ def _args_space(p):
     p.add_argument("--no-smoke-check", action="store_true", help="do not transcribe a clip through the live Space")
     p.add_argument("--on-failure", choices=["rollback", "delete", "keep"], default="rollback", help="what to do when the new revision fails")
     p.add_argument("--dry-run", action="store_true", help="print what would change and write nothing")
+    p.add_argument("--feedback-token-file", metavar="FILE", help="collect visitors' flags in <owner>/<space>-feedback; FILE holds a fine-grained token that writes to that dataset only")
 
 def _cmd_space(args) -> CommandResult:
     branding = SpaceBranding(title=args.title, description=args.description) if (args.title or args.description) else None
     d = DemoSpaceDeployer(args.token, model_id=args.model_id, space_name=args.space_id, endpoint=args.endpoint, hardware=args.hardware,
                           private=args.private, model_revision=args.model_revision, subfolder=args.subfolder,
                           space_token=read_token_file(args.space_token_file) if args.space_token_file else None,
-                          allow_write_token=args.allow_write_token, branding=branding, examples_dir=args.examples, progress=_progress(args))
+                          allow_write_token=args.allow_write_token, branding=branding, examples_dir=args.examples, progress=_progress(args),
+                          feedback=FeedbackSettings(read_token_file(args.feedback_token_file)) if args.feedback_token_file else None)
     if args.dry_run:
         plan = d.plan()
         return CommandResult(plan.to_dict(), plan.summary())
@@ -163,7 +192,8 @@ def _cmd_space(args) -> CommandResult:
 # %% ../nbs/70_cli.ipynb #127979a9
 def _args_deploy(p):
     p.add_argument("dir", nargs="?", help="the model folder (or model_dir in --config)")
-    p.add_argument("--repo-id", metavar="ID", help="model repo id (or repo_id in --config)")
+    p.add_argument("--repo-id", metavar="ID", help="model repo id or URL (or repo_id in --config; default: <your user>/<folder name>)")
+    add_metadata_args(p); _add_training_output_args(p)
     p.add_argument("--config", metavar="FILE", help="a DeployConfig as YAML/JSON; flags override it")
     p.add_argument("--training-config", metavar="FILE", help="training config (JSON or YAML)")
     p.add_argument("--results", metavar="PATH", help="results: metrics JSON, trainer_state.json or a folder of them")
@@ -175,7 +205,7 @@ def _args_deploy(p):
     p.add_argument("--space-token-file", metavar="FILE", help="READ token for a private model's Space")
     p.add_argument("--no-space", action="store_true", help="publish the model only")
     p.add_argument("--timeout", type=float, metavar="S", help="seconds to wait for the Space build")
-    p.add_argument("--record-dir", metavar="DIR", help="where the deployment record (JSON) goes")
+    p.add_argument("--record-dir", metavar="DIR", help="where the deployment record (JSON) goes (default: $VOXTRAL_DEPLOY_RECORDS, else ~/.local/share/voxtral-deploy/deployments)")
     p.add_argument("--dry-run", action="store_true", help="print what would change on the Hub and write nothing")
     p.add_argument("--eval-dataset", metavar="X", help="evaluate before the card: an audiofolder, a saved dataset or a Hub dataset id")
     p.add_argument("--eval-config", metavar="C", help="the eval dataset's config")
@@ -188,9 +218,11 @@ def _deploy_config(args):
                   space_variant=args.space_variant, hardware=args.hardware,
                   space_token_file=args.space_token_file, timeout=args.timeout, record_dir=args.record_dir,
                   eval_dataset=args.eval_dataset, eval_config=args.eval_config, eval_split=args.eval_split,
-                  eval_max_samples=args.eval_max_samples)
+                  eval_max_samples=args.eval_max_samples, metadata=metadata_from_args(args), checkpoint=args.checkpoint,
+                  tensorboard=False if args.no_tensorboard else None, create_pr=args.create_pr or None)
     if args.no_space: params["space"] = False
     cfg = config_from_parameters(args.config, **params)
+    if cfg.model_dir and not cfg.repo_id: cfg = cfg.replace(repo_id=default_repo_name(cfg.model_dir))  # as the wizard does
     if not cfg.model_dir or not cfg.repo_id:
         raise InvalidInputError("deploy needs a model folder and a repo id: `voxtral-deploy deploy DIR --repo-id ID`, or model_dir and repo_id in --config.")
     return cfg
@@ -248,7 +280,11 @@ def _args_status(p):
     p.add_argument("--space", action="store_true", help="the id is a Space")
 
 def _cmd_status(args) -> CommandResult:
-    d = status(args.repo, endpoint=args.endpoint, token=args.token, repo_type="space" if args.space else None)
+    try: d = status(args.repo, endpoint=args.endpoint, token=args.token, repo_type="space" if args.space else None)
+    except RepositoryNotFoundError:
+        what = "Space" if args.space or args.repo.startswith("spaces/") else "model (or Space)"
+        raise InvalidInputError(f"No {what} {args.repo} on {args.endpoint or os.environ.get('HF_ENDPOINT') or 'https://huggingface.co'}: "
+                                "check the id (owner/name), or pass --token-file if it is private.") from None
     return CommandResult(d, status_summary(d))
 
 # %% ../nbs/70_cli.ipynb #0ebdaad7
@@ -263,18 +299,37 @@ def _cmd_batch(args) -> CommandResult:
 
 # %% ../nbs/70_cli.ipynb #0525da68
 def _args_ci_init(p):
+    _args_deploy(p)  # the same arguments as `deploy`: they become the deploy.yaml the workflow runs
     p.add_argument("--output", default=".github/workflows/deploy-voxtral.yml", metavar="FILE", help="workflow file to write")
-    p.add_argument("--config", default="deploy.yaml", metavar="FILE", help="the deploy config in the repository")
     p.add_argument("--on-push", action="store_true", help="also deploy when the config or model changes on the branch")
     p.add_argument("--branch", default="main", help="branch watched by --on-push")
     p.add_argument("--secret-name", default="HF_TOKEN", help="repository secret holding a write token")
-    p.add_argument("--force", action="store_true", help="overwrite an existing workflow")
+    p.add_argument("--force", action="store_true", help="overwrite an existing workflow and deploy config")
 
+def _ci_config(args) -> Path | None:
+    "Write the deploy config from the deploy arguments (an existing --config is the base); None when none are given."
+    path = Path(args.config or "deploy.yaml")
+    given = args.dir or args.repo_id or any(v for k, v in vars(args).items() if k in ("space_id", "hardware", "quantize", "results", "training_config"))
+    if not given: return None
+    if args.token_file or args.space_token_file:
+        raise InvalidInputError("ci-init writes a config for the repository: leave out --token-file/--space-token-file; the workflow reads the token from the repository secret.")
+    args.config = str(path) if path.exists() else None
+    cfg = _deploy_config(args)
+    if not cfg.record_dir: cfg = cfg.replace(record_dir="deployments")  # where the workflow's artifact step finds the record
+    if args.config and not args.force: raise FileExistsError(f"{path} exists: pass --force to rewrite it from these arguments.")
+    atomic_write_text(path, "# Written by `voxtral-deploy ci-init`: what the workflow deploys. No token here.\n" + cfg.to_yaml())
+    return path
+
+
+# %% ../nbs/70_cli.ipynb #f9e25fca
 def _cmd_ci_init(args) -> CommandResult:
-    path = write_ci_workflow(args.output, config=args.config, on_push=args.on_push, branch=args.branch,
-                             secret_name=args.secret_name, overwrite=args.force)
-    return CommandResult({"path": str(path)}, f"Workflow written to {path}. Add a write token as the repository secret "
-                                              f"{args.secret_name} (Settings > Secrets and variables > Actions).")
+    cfg_path = _ci_config(args)
+    path = write_ci_workflow(args.output, config=str(cfg_path or args.config or "deploy.yaml"), on_push=args.on_push,
+                             branch=args.branch, secret_name=args.secret_name, overwrite=args.force)
+    written = [str(path)] + ([str(cfg_path)] if cfg_path else [])
+    return CommandResult({"path": str(path), "config": str(cfg_path) if cfg_path else None, "written": written},
+                         f"Written: {', '.join(written)}. Add a write token as the repository secret "
+                         f"{args.secret_name} (Settings > Secrets and variables > Actions).")
 
 # %% ../nbs/70_cli.ipynb #86f8cbae
 def _args_quickstart(p):
@@ -308,7 +363,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable, Handler, bool]] = {
     "evaluate": ("measure WER, CER and speed on an eval set, beside the base model", _args_evaluate, _cmd_evaluate, True),
     "status": ("live state of a model repo or a demo Space", _args_status, _cmd_status, True),
     "batch": ("deploy many models, one papermill run of the pipeline notebook each, in parallel", _args_batch, _cmd_batch, False),
-    "ci-init": ("write a GitHub Actions workflow that deploys with the token from repository secrets", _args_ci_init, _cmd_ci_init, False),
+    "ci-init": ("write a GitHub Actions workflow (and the deploy.yaml it runs) that deploys with the token from repository secrets", _args_ci_init, _cmd_ci_init, True),
     "hub": ("run the local Hub-compatible server (`hub serve`)", _args_hub, _cmd_hub, False),
     "make-tiny-model": ("build a tiny random-weight Voxtral (for tests and demos)", _args_make_tiny_model, _cmd_make_tiny_model, False),
 }
@@ -324,15 +379,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 # %% ../nbs/70_cli.ipynb #556aaa8b
-def _headline(e: BaseException) -> str:
+def _network(e: BaseException | None) -> bool:
+    import httpx2
+    return isinstance(e, (httpx2.RequestError, ConnectionError, TimeoutError))
+
+def _headline(e: BaseException, endpoint: str | None = None) -> str:
     "The error on one line: a Space build's or a deployment's `summary` (their logs are left to --json/--debug), else the message."
-    text = e.summary if isinstance(e, (SpaceBuildError, PipelineError)) else str(e)
+    if _network(e): text = network_error_message(e, endpoint)
+    elif isinstance(e, PipelineError) and _network(e.__cause__):
+        text = f"Deployment failed at the {e.step} step: {network_error_message(e.__cause__, endpoint)} {e.record.published if e.record is not None else ''}"
+    elif isinstance(e, (SpaceBuildError, PipelineError)): text = e.summary
+    elif isinstance(e, (VoxtralDeployError, HfHubHTTPError, OSError)): text = str(e)
+    else: text = f"unexpected {type(e).__name__}: {e} (a bug in voxtral-deploy: run again with --debug and report the traceback)"
     return " ".join(l.strip() for l in redact(text).splitlines() if l.strip()) or type(e).__name__
 
 def _fail(args, e: BaseException, code: int) -> int:
-    msg = redact(str(e)).strip() or type(e).__name__
+    head = _headline(e, getattr(args, "endpoint", None))
+    msg = head if _network(e) or not isinstance(e, (VoxtralDeployError, HfHubHTTPError, OSError)) else (redact(str(e)).strip() or type(e).__name__)
     if getattr(args, "debug", False): traceback.print_exc()
-    print(f"error: {_headline(e)}", file=sys.stderr)
+    print(f"error: {head}", file=sys.stderr)
     if getattr(args, "json", False): print(json.dumps({"error": msg, "type": type(e).__name__}))
     return code
 
@@ -343,13 +408,26 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None): parser.print_help(sys.stderr); return 2
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     install_log_redaction()
-    if getattr(args, "token_file", None): args.token = resolve_token(token_file=args.token_file)
-    elif hasattr(args, "token_file"): args.token = resolve_token()
-    try: res = args.func(args)
+    try:
+        _read_user_input(args)
+        res = args.func(args)
     except KeyboardInterrupt: print("interrupted", file=sys.stderr); return 130
-    except (VoxtralDeployError, OSError) as e: return _fail(args, e, 1)
-    except HfHubHTTPError as e: return _fail(args, e, 1)
+    except (VoxtralDeployError, HfHubHTTPError) as e: return _fail(args, e, 1)
+    except Exception as e:  # network failures and bad paths get their one line; anything else is a bug, said so in one line too
+        return _fail(args, e, 1)
     if not res.data and not res.text: return 0  # long-running commands (hub serve) print for themselves
     if args.json: print(json.dumps(redact_obj(res.data), default=str))
     elif res.text: print(redact(res.text))
     return int(res.data.get("exit_code", 0)) if isinstance(res.data, dict) else 0
+
+# %% ../nbs/70_cli.ipynb #1f6487a6
+_ID_ARGS = {"repo_id": "--repo-id", "model_id": "--model-id", "space_id": "--space-id", "repo": "the repo"}
+
+def _read_user_input(args) -> None:
+    "Token and repo ids from what was typed: --token-file read (one-line errors), pasted Hub URLs made ids, bad ids refused once."
+    if getattr(args, "token_file", None): args.token = token_from_file(args.token_file)
+    elif hasattr(args, "token_file"): args.token = resolve_token()
+    for name, flag in _ID_ARGS.items():
+        v = getattr(args, name, None)
+        if isinstance(v, str) and not (name == "repo" and v.startswith(("spaces/", "models/"))):
+            setattr(args, name, repo_id_from_user(v, what=flag))

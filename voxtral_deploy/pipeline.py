@@ -18,18 +18,19 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from .core import (VoxtralDeployError, InvalidInputError, TokenPermissionError, SpaceBuildError, SubfolderNotFoundError,
                    ModelMetadata, SpaceBranding, ProgressCallback, emit, redact, redact_obj, register_secret, resolve_token,
                    read_token_file, human_bytes, prefer_classic_lfs)
-from .record import DeploymentPlan, DeploymentRecord, input_hash
+from .record import DeploymentPlan, DeploymentRecord, default_records_dir, input_hash
 from .artifacts import ModelArtifacts, inspect_model, load_training_config, load_training_results, _parse_json_or_yaml
 from .card import ModelCardGenerator, card_variables
 from .hubops import with_retries
 from .publish import HuggingFacePusher, PushResult, as_training_config, as_training_results
 from .space import DemoSpaceDeployer, suggest_hardware
+from .space_settings import check_space_token
 from .evaluate import EvalResult, EvalSet
 from .pipeline_eval import EvalPlan, eval_base_model, eval_language, eval_record, load_config_eval_set, plan_evaluation, run_evaluation
 
 # %% auto #0
 __all__ = ['ON_FAILURE', 'STEPS', 'DeployConfig', 'config_from_parameters', 'PipelineError', 'default_space_id', 'DeploymentRun',
-           'deploy', 'plan']
+           'deploy']
 
 # %% ../nbs/50_pipeline.ipynb #eed0049b
 ON_FAILURE = ("rollback", "delete", "keep")
@@ -61,7 +62,10 @@ class DeployConfig:
     timeout: float = 900.0               # seconds to wait for the Space to build and run
     smoke_check: bool = True             # call the live Space with a clip and compare with a local run
     on_failure: str = "rollback"         # a failed Space deploy: "rollback" (previous revision back; a new Space paused), "delete" (a new Space), "keep"
-    record_dir: str | None = None        # where the record goes; None: `<model_dir>/../deployments/`
+    record_dir: str | None = None        # where the record goes; None: `record.default_records_dir()` ($VOXTRAL_DEPLOY_RECORDS)
+    checkpoint: str | None = None        # "last", "best" or a step N: publish that checkpoint-N/ of a Trainer output folder
+    tensorboard: bool = True             # publish TensorBoard event files (runs/) when present
+    create_pr: bool = False              # publish as a pull request (a repo the token may not write to directly)
     eval_dataset: str | None = None      # evaluate before the card: an audiofolder, a saved dataset, or a Hub dataset id
     eval_config: str | None = None       # its config (Hub datasets)
     eval_split: str | None = None        # its split (default: "test", or the only one)
@@ -251,9 +255,7 @@ def set_progress(self: DeploymentRun, progress: ProgressCallback | None | bool =
 @patch
 def _record_dir(self: DeploymentRun) -> Path:
     c = self.config
-    if c.record_dir: return Path(c.record_dir)
-    if c.model_dir: return Path(c.model_dir).expanduser().resolve().parent / "deployments"
-    return Path("deployments")
+    return Path(c.record_dir).expanduser() if c.record_dir else default_records_dir()
 
 @patch
 def _space_id(self: DeploymentRun) -> str | None:
@@ -295,11 +297,12 @@ def _fail(self: DeploymentRun, step: str, e: BaseException) -> PipelineError:
             if build.stage: r.space["stage"] = build.stage
             if build.failed_commit: r.space["failed_commit"] = build.failed_commit
             r.space["rolled_back"] = build.rolled_back
+            if getattr(build, "failure", None): r.space["failure"] = build.failure  # transient or not, rebuilt or not (space_watch)
     for s, v in self.steps.items():
         if v == "pending": self.steps[s] = "not run"
     r.timings["total"] = round(time.perf_counter() - self._t0, 3)
     path = None
-    if self.write_records:
+    if self.write_records and _model_dir_exists(self.config):  # no record of a folder that does not exist
         try: path = r.save(record_dir=self._record_dir())
         except OSError as oe: r.warnings.append(f"could not write the record: {oe}")
     head = build.summary if build is not None else (str(e) or type(e).__name__)
@@ -311,20 +314,21 @@ def _fail(self: DeploymentRun, step: str, e: BaseException) -> PipelineError:
 def _adapter_refusal(a: ModelArtifacts) -> InvalidInputError:
     base = (a.adapter or {}).get("base_model_name_or_path")
     where = "by a local path (" + repr(base) + ")" if base else "nowhere"
-    return InvalidInputError(f"The demo Space could not load this adapter: adapter_config.json names its base model {where}. Set "
-                             "base_model_name_or_path to the base's Hub id (e.g. mistralai/Voxtral-Mini-3B-2507), "
-                             "or deploy without a Space (space: false).")
+    return InvalidInputError(f"The demo Space could not load this adapter: adapter_config.json names its base model {where} and no Hub "
+                             "id of the base model is known. Pass it (--base-model, or base_model in the metadata, e.g. "
+                             "mistralai/Voxtral-Mini-3B-2507), set base_model_name_or_path to it, or deploy without a Space (space: false).")
 
 def _inspected(a: ModelArtifacts | None, model_dir: str | None) -> bool:
     "Whether `a` is the inspection of `model_dir`."
-    return a is not None and bool(model_dir) and Path(a.model_dir).resolve() == Path(model_dir).expanduser().resolve()
+    return a is not None and bool(model_dir) and Path(a.output_dir or a.model_dir).resolve() == Path(model_dir).expanduser().resolve()
 
 @patch
 def inspect(self: DeploymentRun) -> ModelArtifacts:
     "Inspect the model folder and load the training config and results (nothing is written)."
     def go():
         c = self.config
-        a = self._known_artifacts if _inspected(self._known_artifacts, c.model_dir) else inspect_model(c.model_dir)
+        a = self._known_artifacts if _inspected(self._known_artifacts, c.model_dir) else \
+            inspect_model(c.model_dir, checkpoint=c.checkpoint, tensorboard=c.tensorboard, base_model=c.metadata.base_model)
         if c.space and a.kind == "adapter" and not a.base_model: raise _adapter_refusal(a)  # the Space would fail after the publish
         for w in a.warnings:  # e.g. an adapter without a processor: published, but said
             if w not in self.record.warnings: self.record.warnings.append(w); emit(self.progress, "inspect", "warning", w)
@@ -361,9 +365,26 @@ def check(self: DeploymentRun) -> dict:
         if "/" not in c.repo_id: self.repo_id = f"{self.who.get('name')}/{c.repo_id}"
         _valid_repo_id("repo_id", self.repo_id)
         if c.space: _valid_repo_id("space_id", self._space_id())
+        if c.space and c.private: self._check_private_space_token()  # before anything is published
         emit(self.progress, "pipeline", "info", f"signed in as {self.who.get('name')} (token role: {role or 'unknown'})")
         return {"user": self.who.get("name"), "role": role, "repo_id": self.repo_id, "space_id": self._space_id() if c.space else None}
     return self._step("check", go)
+
+# %% ../nbs/50_pipeline.ipynb #c1eeabcd
+def _model_dir_exists(c: DeployConfig) -> bool:
+    "Whether the deployment's model folder exists (a record is only written for one that does)."
+    return bool(c.model_dir) and Path(c.model_dir).expanduser().is_dir()
+
+@patch
+def _check_private_space_token(self: DeploymentRun) -> None:
+    "A private model's Space reads it with a token: refuse, before publishing, a Space that would be given a write token."
+    tok = self._space_token
+    if tok is None:
+        if with_retries(self.api.repo_exists, self._space_id(), repo_type="space", what="check whether the Space exists"): return  # keeps its secret
+        raise TokenPermissionError(f"The model will be private, so its demo Space needs a token to read it, and without space_token_file "
+                                   "it would be given your write token. Create a READ token at https://huggingface.co/settings/tokens "
+                                   "and pass it (--space-token-file), or deploy without a Space (--no-space). Nothing was published.")
+    check_space_token(self.api, tok)
 
 # %% ../nbs/50_pipeline.ipynb #14dbe98e
 @patch
@@ -407,10 +428,11 @@ def card(self: DeploymentRun) -> str:
     def go():
         c = self.config
         variants = [{"subfolder": "int4", "method": "bitsandbytes nf4", "size": None}] if c.quantize else None
-        v = card_variables(self.artifacts, as_training_config(self.training_config), as_training_results(self.results), c.metadata,
-                           repo_id=self.repo_id, quantized_variants=variants, endpoint=self.api.endpoint, **self._space_link(),
-                           **self._evaluation())
-        self.card_text, self._card_evaluation = ModelCardGenerator().generate_model_card(v), self.evaluation
+        link = self._space_link()
+        text = self._pusher().render_card(self.artifacts, as_training_config(self.training_config), as_training_results(self.results),
+                                          self.repo_id, quantized=variants, space=(link.get("space_id"), link.get("space_url")),
+                                          evaluation=self.evaluation)
+        self.card_text, self._card_evaluation = text, self.evaluation
         return self.card_text
     if self.artifacts is None: self.inspect()
     if self.steps["check"] == "pending": self.check()
@@ -422,14 +444,15 @@ def _pusher(self: DeploymentRun) -> HuggingFacePusher:
     "The publisher, given the inspection and the token's owner this run already has."
     c = self.config
     return HuggingFacePusher(c.model_dir, self.repo_id, token=self._token, endpoint=c.endpoint, private=c.private, api=self.api,
-                             metadata=c.metadata, progress=self._stage_progress, artifacts=self.artifacts, identity=self.who)
+                             metadata=c.metadata, progress=self._stage_progress, artifacts=self.artifacts, identity=self.who,
+                             checkpoint=c.checkpoint, tensorboard=c.tensorboard, create_pr=c.create_pr)
 
 @patch
 def _push(self: DeploymentRun, *, dry_run: bool = False) -> PushResult:
     "The publisher's push (or its dry run) with what this run already knows."
     c = self.config
     # with a 4-bit variant the card states its size, known once it is quantized: then the publisher renders the card
-    card_text = self.card_text if not c.quantize else None
+    card_text = None  # the publisher renders it as the card step did (same code), and so can say what it merged and what is missing
     return self._pusher().push_model(self.training_config, self.results, card=True, quantize=c.quantize, tag=c.tag, dry_run=dry_run,
                                      card_text=card_text, **self._space_link(), **self._evaluation())
 
@@ -442,7 +465,9 @@ def publish(self: DeploymentRun) -> PushResult:
         self.record.model = {"repo_id": res.repo_id, "url": res.url, "commit": res.commit_oid, "committed": res.committed,
                              "files_uploaded": list(res.files_uploaded), "files_unchanged": list(res.files_unchanged),
                              "files_deleted": list(res.files_deleted), "bytes_sent": res.bytes_sent, "tag": res.tag,
-                             "private": self.config.private, "quantized": list(res.quantized), "timings": dict(res.timings)}
+                             "private": self.config.private, "quantized": list(res.quantized), "timings": dict(res.timings),
+                             **({"pr_num": res.pr_num, "pr_url": res.pr_url, "pr_revision": res.pr_revision} if res.pr_num else {}),
+                             "notes": list(res.notes)}
         self.record.warnings += list(res.warnings)
         self.record.inputs["model_files"] = {f: res.hashes[f] for f in sorted(self.artifacts.files) if f in res.hashes}
         return res
@@ -468,6 +493,7 @@ def _record_space(self: DeploymentRun, res) -> None:
                          "committed": res.committed, "created": res.created, "stage": res.stage, "hardware": res.hardware,
                          "private": res.private, "model_revision": res.model_revision, "variant": self.config.space_variant,
                          "changes": res.changes, "timings": dict(res.timings)}
+    if getattr(res, "failure", None): self.record.space["failure"] = res.failure  # a transient failure one rebuild fixed
     if res.smoke is not None:
         sm = res.smoke
         self.record.smoke = {"ok": True, "transcription": sm.text, "seconds": sm.seconds, "clip": sm.clip,
@@ -526,65 +552,12 @@ def deploy(
     if isinstance(config, (str, os.PathLike)): config = DeployConfig.from_file(config)
     return DeploymentRun(config, token=token, space_token=space_token, progress=progress, api=api).run()
 
-# %% ../nbs/50_pipeline.ipynb #a85aff55
-@patch
-def _space_plan(self: DeploymentRun, model: dict) -> dict:
-    "The deployer's plan, or what is known of it while the model (or its int4/ folder) is not on the Hub yet."
-    c, sid = self.config, self._space_id()
-    try: return _as_dict(self._deployer(self.repo_id).plan())
-    except (RepositoryNotFoundError, RevisionNotFoundError, SubfolderNotFoundError) as e:
-        new_repo = not model.get("repo_exists", True) and not isinstance(e, SubfolderNotFoundError)
-        coming = [f for f in (model.get("add") or []) + (model.get("pending") or []) if f.startswith(f"{e.subfolder}/")] \
-            if isinstance(e, SubfolderNotFoundError) else []
-        if not (new_repo or coming): raise
-        hw = c.hardware if c.hardware != "auto" else suggest_hardware(self.artifacts.weights_size)
-        where = f"{self.repo_id} (int4/)" if coming else self.repo_id
-        return {"space_id": sid, "url": self._space_url(sid), "hardware": {"wanted": hw},
-                "exists": with_retries(self.api.repo_exists, sid, repo_type="space", what="check whether the Space exists"),
-                "secrets": ["HF_TOKEN"] if (c.private and self._space_token) else [],
-                "variables": {"set": "computed once the model is published (they pin its commit)"},
-                "note": f"{where} is not on the Hub yet, so the Space's exact files and variables are planned after it is published "
-                        f"({redact(str(e)).partition(chr(10))[0]})"}
-
-def _as_dict(obj: Any) -> dict:
-    "A stage result as a JSON-ready dict (their `to_dict`, else dataclass fields)."
-    if obj is None: return {}
-    d = obj.to_dict() if hasattr(obj, "to_dict") else asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
-    return redact_obj(json.loads(json.dumps(d, default=str)))
-
-# %% ../nbs/50_pipeline.ipynb #af4d6250
-def plan(
-    config: DeployConfig | dict | str | os.PathLike,  # what would be deployed
-    *,
-    token: str | None = None,         # write token (only read, to ask whoami and read the repos)
-    space_token: str | None = None,   # read token for a private model's Space
-    progress: ProgressCallback | None | bool = None,  # receives the stages' ProgressEvents; False: silent
-    api: HfApi | None = None,         # an `HfApi` to use
-) -> DeploymentPlan:
-    "What `deploy(config)` would change on the Hub: files, bytes, Space variables, secret names, hardware, what is evaluated."
-    if isinstance(config, (str, os.PathLike)): config = DeployConfig.from_file(config)
-    run = DeploymentRun(config, token=token, space_token=space_token, progress=progress, api=api)
-    run.write_records = False  # a plan writes nothing, not even a failed record
-    run.inspect(); run.check()
-    c = run.config
-    ev = run._step("evaluate", lambda: plan_evaluation(run.load_evaluation(), run.artifacts, language=eval_language(c.metadata),
-                   base_model=eval_base_model(c.metadata, run.artifacts, c.eval_compare_base))) if c.eval_dataset else None
-    card = run.card()
-    res = run._push(dry_run=True)
-    model = _as_dict(res.plan)
-    space, warnings = {}, list(run.record.warnings) + list(res.warnings)
-    if run.config.space:
-        space = {"space_id": run._space_id(), **run._space_plan(model)}
-        warnings += list(space.get("warnings") or [])
-    return DeploymentPlan(repo_id=run.repo_id, user=run.record.user, endpoint=run.config.endpoint, model=model, space=space,
-                          card=res.card or card, warnings=warnings, evaluation=ev.to_dict() if ev else {})
-
 # %% ../nbs/50_pipeline.ipynb #d310d697
 _MOVED = {"status": "status", "status_summary": "status", "notebook_path": "batch", "load_batch": "batch", "run_batch": "batch",
           "BatchEntryResult": "batch", "BatchReport": "batch", "write_ci_workflow": "batch",
-          "quickstart": "quickstart", "QuickstartResult": "quickstart"}
+          "quickstart": "quickstart", "QuickstartResult": "quickstart", "plan": "pipeline_plan"}
 
 def __getattr__(name: str):
-    "A name that moved to `status`, `batch` or `quickstart`, from its new module."
+    "A name that moved to `status`, `batch`, `quickstart` or `pipeline_plan`, from its new module."
     if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f"voxtral_deploy.{_MOVED[name]}"), name)

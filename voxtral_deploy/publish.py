@@ -19,6 +19,8 @@ from .core import (InvalidInputError, prefer_classic_lfs, http_status, is_transi
                                  ProgressCallback, PublishError, TokenPermissionError, TqdmProgress, emit, human_bytes, logger,
                                  redact, redact_obj, register_secret, resolve_token)
 from .artifacts import ModelArtifacts, TrainingResults, inspect_model
+from .card_curves import CURVES_FILE, plot_training_curves
+from .publish_card import publish_notes, render_publish_card
 from .hubops import RemoteFile, diff_files, remote_files, with_retries
 from .card import ModelCardGenerator, card_variables, validate_card
 from .evaluate import EVAL_RESULTS_FILE, PREDICTIONS_FILE, EvalResult
@@ -59,9 +61,10 @@ def check_write_access(me: dict,         # the answer of `HfApi.whoami()`
         if not any((s.get("entity") or {}).get("name") == namespace and "repo.write" in (s.get("permissions") or []) for s in scoped):
             raise TokenPermissionError(f"The fine-grained token of {user!r} lacks 'repo.write' on {namespace!r}. Edit the token at "
                                        "https://huggingface.co/settings/tokens to add write access to that namespace's repos.")
-    if spaces.get(namespace) == "read":
-        raise TokenPermissionError(f"{user!r} has the read role in the organization {namespace!r}, so cannot create or change its repos. "
-                                   "Ask an admin of the organization for the write role, or publish under your own name.")
+    if spaces.get(namespace) in ("read", "contributor"):
+        raise TokenPermissionError(f"{user!r} has the {spaces[namespace]} role in the organization {namespace!r}, so cannot create or change "
+                                   "its repos directly. Propose the change as a pull request (--create-pr, to an existing repo), ask an "
+                                   "admin of the organization for the write role, or publish under your own name.")
 
 # %% ../nbs/30_publish.ipynb #d19e760b
 _HINTS = {
@@ -98,6 +101,10 @@ class PushResult:
     warnings: list[str] = field(default_factory=list)    # things a person should know (e.g. an existing public repo)
     hashes: dict[str, str] = field(default_factory=dict) # model file (path in the repo) -> sha256, as published
     revision: str = "main"              # the branch committed to
+    notes: list[str] = field(default_factory=list)       # what was read or kept (results file used, README merge)
+    pr_num: int | None = None           # the pull request opened (create_pr=True)
+    pr_url: str | None = None           # its page
+    pr_revision: str | None = None      # its git ref, e.g. refs/pr/1 (a Space can serve it, pinned to `commit_oid`)
 
     def __bool__(self) -> bool: return True
 
@@ -150,6 +157,10 @@ class HuggingFacePusher:
                  retry_total_s: float = 300.0,    # give up retrying transient errors of the commit after this long
                  artifacts: ModelArtifacts | None = None,  # `inspect_model(model_path)`, when the caller already has it
                  identity: dict | None = None,    # the answer of `HfApi.whoami()` for this token, when the caller already asked
+                 checkpoint: str | int | None = None,  # "last", "best" or a step N: publish that checkpoint-N/ of a Trainer output folder
+                 tensorboard: bool = True,        # publish TensorBoard event files (runs/) when present
+                 create_pr: bool = False,         # open a pull request instead of committing to the branch (for repos the token cannot write)
+                 max_shard_size: str | int | None = None,  # reshard the weights into files of at most this size, e.g. "2GB" (see `shard`)
                 ):
         self.model_path, self.repo_name, self.private, self.revision = Path(model_path).expanduser(), repo_name, private, revision
         self.token = register_secret(token if token is not None else (api.token if api is not None and isinstance(api.token, str) else resolve_token(None)))
@@ -159,6 +170,8 @@ class HuggingFacePusher:
         self.progress = _default_progress() if progress is None else (None if progress is False else progress)
         self.cache = HashCache(None if hash_cache is False else (default_hash_cache_path() if hash_cache in (None, True) else hash_cache))
         self.retry_total_s, self.artifacts, self._me = retry_total_s, artifacts, identity
+        self.checkpoint, self.tensorboard, self.create_pr = checkpoint, tensorboard, create_pr
+        self.max_shard_size = max_shard_size
 
     def __repr__(self): return f"HuggingFacePusher({str(self.model_path)!r}, {self.repo_name!r}, endpoint={self.api.endpoint!r})"
 
@@ -190,7 +203,7 @@ def resolve_repo_id(self: HuggingFacePusher) -> str:
     except HFValidationError as e:
         raise InvalidInputError(f"{repo_id!r} is not a valid Hub repo id: {e} Use 'namespace/name' with letters, digits, '-', '_' and '.'.") from None
     if repo_id.count("/") != 1: raise InvalidInputError(f"{repo_id!r} is not a valid Hub repo id: use 'namespace/name'.")
-    check_write_access(me, repo_id.split("/")[0])
+    if not self.create_pr: check_write_access(me, repo_id.split("/")[0])  # a pull request is how one proposes changes without write access
     return repo_id
 
 # %% ../nbs/30_publish.ipynb #006f2276
@@ -200,14 +213,19 @@ def _check_inputs(self: HuggingFacePusher, training_config, results, *, quantize
     "The inspected folder, the training config and the results, or the first `InvalidInputError`/`InvalidModelError`."
     emit(self.progress, "inspect", "start", f"inspecting {self.model_path}")
     art = self.artifacts
-    if art is None: art = inspect_model(self.model_path)
-    elif Path(art.model_dir).resolve() != self.model_path.resolve():
+    if art is None: art = inspect_model(self.model_path, checkpoint=self.checkpoint, tensorboard=self.tensorboard,
+                                        base_model=self.metadata.base_model if self.metadata else None)
+    elif Path(art.output_dir or art.model_dir).resolve() != self.model_path.resolve():
         raise InvalidInputError(f"The artifacts passed describe {art.model_dir}, not {self.model_path}: pass the inspection of this folder, or none.")
+    if self.max_shard_size is not None:  # publish a sharded copy (made once per content and size; see `shard`)
+        from voxtral_deploy.shard import sharded_model_dir
+        art = inspect_model(sharded_model_dir(self.model_path, self.max_shard_size, progress=self.progress))
     cfg, res = as_training_config(training_config), as_training_results(results)
     if quantize not in (None, "int4"): raise InvalidInputError(f"quantize={quantize!r} is not supported: use quantize='int4' or leave it out.")
     if quantize:
         require_bitsandbytes()
         if art.kind != "full": raise InvalidInputError(f"quantize='int4' needs a full-precision model, but this folder is {art.kind!r}. Publish it without quantize.")
+    if tag is not None and self.create_pr: raise InvalidInputError("A pull request cannot be tagged: merge it first, then tag the merge commit.")
     if tag is not None and (not isinstance(tag, str) or not tag.strip() or any(c in tag for c in " ~^:?*[\\")):
         raise InvalidInputError(f"Tag {tag!r} is not a valid git tag name: use letters, digits, '.', '-', '_' and '/'.")
     if card_text is not None and (not card or not isinstance(card_text, str) or not card_text.strip()):
@@ -220,7 +238,7 @@ def _check_inputs(self: HuggingFacePusher, training_config, results, *, quantize
 def _start_hashing(self: HuggingFacePusher, art: ModelArtifacts) -> tuple[ThreadPoolExecutor, dict[str, Future]]:
     "Start hashing the model files in worker threads; path -> future `PublishFile`."
     pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1, len(art.files))), thread_name_prefix="voxtral-hash")
-    return pool, {rel: pool.submit(PublishFile.from_path, rel, Path(art.model_dir) / rel, self.cache) for rel in art.files}
+    return pool, {rel: pool.submit(PublishFile.from_path, rel, art.path_of(rel), self.cache) for rel in art.files}
 
 @patch
 def _local_files(self: HuggingFacePusher, hashing: dict[str, Future], cfg: dict | None, res: TrainingResults | None) -> dict[str, PublishFile]:
@@ -255,12 +273,27 @@ def _card(self: HuggingFacePusher, art: ModelArtifacts, cfg: dict | None, res: T
     "The README.md to publish: `text` when given, else rendered here; checked by the Hub's YAML validator either way."
     with _Step(timings if timings is not None else {}, "card"):
         emit(self.progress, "card", "start", "rendering the model card" if text is None else "checking the model card")
-        if text is None:
-            v = card_variables(art, cfg, res, self.metadata, repo_id=repo_id, quantized_variants=quantized or None, endpoint=self.api.endpoint,
-                               space_id=space[0], space_url=space[1], evaluation=evaluation)
-            text = ModelCardGenerator().generate_model_card(v)
+        if text is None: text = self.render_card(art, cfg, res, repo_id, quantized=quantized, space=space, evaluation=evaluation)
         with_retries(validate_card, text, api=self.api, token=self.token, what="check the card's metadata on the Hub")
         emit(self.progress, "card", "done", "model card ready")
+    return text
+
+# %% ../nbs/30_publish.ipynb #68681269
+@patch
+def render_card(self: HuggingFacePusher,
+                art: ModelArtifacts,                 # the inspected folder
+                cfg: dict | None,                    # the training config
+                res: TrainingResults | None,         # the training results
+                repo_id: str,                        # the repo the card is for
+                *,
+                quantized: list[dict] | None = None, # quantized variants, for their section
+                space: tuple = (None, None),         # (space_id, space_url) of the demo
+                evaluation: EvalResult | None = None,  # measured WER/CER
+               ) -> str:
+    "The README.md this pusher publishes: the template rendered, the curves picture referenced, the folder's README merged in."
+    text, self._card_warnings, self._merge = render_publish_card(
+        art, cfg, res, repo_id, metadata=self.metadata, identity=self._me, endpoint=self.api.endpoint, quantized=quantized,
+        space=space, evaluation=evaluation)
     return text
 
 # %% ../nbs/30_publish.ipynb #72434d16
@@ -309,7 +342,9 @@ def _prepare(self: HuggingFacePusher, training_config, results, *, card: bool, q
     if evaluation is None: keep = set(keep) | {f for f in remote if f in (EVAL_RESULTS_FILE, PREDICTIONS_FILE)}  # see below
     if card and text is None: text = self._card(art, cfg, res, repo_id, quantized, space, card_text, timings, evaluation)
     if text is not None: local["README.md"] = PublishFile.from_bytes("README.md", text.encode("utf-8"))
-    return dict(art=art, repo_id=repo_id, local=local, remote=remote, exists=exists, head=head, card=text,
+    png = plot_training_curves(res) if res is not None and card else None
+    if png: local[CURVES_FILE] = PublishFile.from_bytes(CURVES_FILE, png)
+    return dict(art=art, res=res, repo_id=repo_id, local=local, remote=remote, exists=exists, head=head, card=text,
                 quantized=quantized, pending=pending, keep=keep, tags=tags)
 
 # %% ../nbs/30_publish.ipynb #105f6444
@@ -358,12 +393,14 @@ def _commit_once(self: HuggingFacePusher, ctx: dict, plan: PushPlan, message: st
     adds = [add_operation(local[p], counter) for p in plan.add + plan.update]
     ops = adds + [CommitOperationDelete(p) for p in plan.delete]
     emit(self.progress, "publish", "info", f"uploading {len(adds)} files", data={"step": "uploading"})
-    self.api.preupload_lfs_files(plan.repo_id, additions=adds, token=self.token, revision=self.revision, free_memory=False)
+    self.api.preupload_lfs_files(plan.repo_id, additions=adds, token=self.token, revision=self.revision, free_memory=False,
+                                 create_pr=self.create_pr or None)
     for p in plan.add + plan.update: local[p].check_unchanged()  # a file changed since hashing: stop before the commit
     counter.update("", 0, force=True)
     emit(self.progress, "publish", "info", "uploaded; committing", data={"step": "committing"})
     info = self.api.create_commit(plan.repo_id, ops, commit_message=message, commit_description=description, token=self.token,
-                                  revision=self.revision, parent_commit=plan.parent_commit)
+                                  revision=self.revision, parent_commit=None if self.create_pr else plan.parent_commit,
+                                  create_pr=self.create_pr or None)
     return info, adds
 
 # %% ../nbs/30_publish.ipynb #58c6c1f2
@@ -429,6 +466,7 @@ def _ensure_repo_and_commit(self: HuggingFacePusher, ctx: dict, plan: PushPlan, 
             else: warnings += self._ensure_repo(plan.repo_id, True)
             info, adds = self._commit_once(ctx, plan, message, description, counter)
             result.commit_oid, result.committed, result.attempts = info.oid, True, attempt
+            result.pr_num, result.pr_url, result.pr_revision = info.pr_num, info.pr_url, info.pr_revision
             result.files_uploaded, result.files_deleted = plan.add + plan.update, list(plan.delete)
             result.bytes_sent = sum(op.upload_info.size for op in adds if op._upload_mode != "lfs" or op.uploaded)
             return warnings
@@ -466,7 +504,12 @@ def push_model(self: HuggingFacePusher,
         emit(self.progress, "publish", "info", plan.summary().splitlines()[0], data={"step": "planned", "plan": plan.to_dict()})
         result = PushResult(repo_id, url, ctx["head"], False, files_unchanged=list(plan.unchanged), timings=timings, plan=plan,
                             card=ctx["card"], dry_run=dry_run, quantized=ctx["quantized"], revision=self.revision,
-                            hashes={rel: ctx["local"][rel].sha256 for rel in ctx["art"].files}, warnings=self._stale_evaluation(ctx, plan))
+                            hashes={rel: ctx["local"][rel].sha256 for rel in ctx["art"].files},
+                            warnings=self._stale_evaluation(ctx, plan) + list(getattr(self, "_card_warnings", [])),
+                            notes=publish_notes(ctx["art"], ctx.get("res"), getattr(self, "_merge", None)))
+        if self.create_pr and not ctx["exists"]:
+            raise InvalidInputError(f"{repo_id} does not exist, so there is nothing to open a pull request on. Publish without --create-pr "
+                                    "(with a token that may write to the namespace), or ask its owner to create it.")
         if dry_run:
             result.files_uploaded, result.files_deleted = plan.add + plan.update + plan.pending, list(plan.delete)
             emit(self.progress, "publish", "done", "dry run: " + plan.summary().splitlines()[0], data={"url": url})

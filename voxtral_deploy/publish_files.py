@@ -236,8 +236,9 @@ def add_operation(src: PublishFile,                     # a hashed file of the c
 # %% ../nbs/28_publish_files.ipynb #5d44e723
 def is_owned_remote_file(path: str,  # a path in the model repo
                          ) -> bool:
-    "True for remote files the publisher writes and replaces: allow-listed top-level model files, `int4/`, the evaluation's files."
-    if path.startswith(INT4_FOLDER + "/") or path in (EVAL_RESULTS_FILE, PREDICTIONS_FILE): return True
+    "True for remote files the publisher writes and replaces: allow-listed top-level model files, `int4/`, the evaluation's files, TensorBoard's runs/, the curves picture."
+    if path.startswith(INT4_FOLDER + "/") or path in (EVAL_RESULTS_FILE, PREDICTIONS_FILE, "training_curves.png"): return True
+    if path.startswith("runs/") and "events.out.tfevents." in path: return True
     if "/" in path: return False
     return any(fnmatch.fnmatch(path, p) for p in PUBLISH_PATTERNS)
 
@@ -335,7 +336,7 @@ def as_training_results(results: str | os.PathLike | dict | TrainingResults | No
             try: p.write_text(json.dumps(results, default=str))
             except ValueError as e: raise InvalidInputError(f"The results cannot be read as metrics: {e}.") from None
             res = load_training_results(p)
-        res.sources = ["<dict>"]
+        res.sources, res.paths = ["<dict>"], []
     else: raise InvalidInputError(f"results must be a path, a dict of metrics or a TrainingResults, not {type(results).__name__}.")
     for k, v in {**res.metrics, "wer": res.wer, "cer": res.cer}.items():
         if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
@@ -349,7 +350,9 @@ def training_files(cfg: dict | None,              # `as_training_config(...)`
     "The training files of the commit (path -> `PublishFile`), JSON with secrets masked."
     files = {}
     if cfg is not None: files["training_config.json"] = PublishFile.from_bytes("training_config.json", _json_bytes(cfg, "training config"))
-    if res is not None: files["training_results.json"] = PublishFile.from_bytes("training_results.json", _json_bytes(redact_obj(res.to_dict()), "training results"))
+    if res is not None:  # `paths` are where the files were on this machine: said in the plan, not published
+        d = {k: v for k, v in res.to_dict().items() if k != "paths"}
+        files["training_results.json"] = PublishFile.from_bytes("training_results.json", _json_bytes(redact_obj(d), "training results"))
     return files
 
 # %% ../nbs/28_publish_files.ipynb #e4566b64

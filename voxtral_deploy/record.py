@@ -4,7 +4,7 @@
 
 # %% ../nbs/51_record.ipynb #c1c17478
 from __future__ import annotations
-import dataclasses, hashlib, json, os
+import dataclasses, hashlib, json, os, re
 from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from .core import human_bytes, redact, redact_obj, atomic_write_text
 
 # %% auto #0
-__all__ = ['sha256_file', 'input_hash', 'DeploymentRecord', 'DeploymentPlan']
+__all__ = ['RECORDS_ENV', 'sha256_file', 'input_hash', 'DeploymentRecord', 'default_records_dir', 'DeploymentPlan']
 
 # %% ../nbs/51_record.ipynb #c047e6b8
 _HASHES: dict[tuple, str] = {}
@@ -73,6 +73,15 @@ class DeploymentRecord:
     @property
     def space_url(self) -> str | None: return self.space.get("url")
 
+# %% ../nbs/51_record.ipynb #3bae2c2e
+RECORDS_ENV = "VOXTRAL_DEPLOY_RECORDS"
+
+def default_records_dir() -> Path:
+    "The records folder: `$VOXTRAL_DEPLOY_RECORDS`, else `$XDG_DATA_HOME/voxtral-deploy/deployments` (~/.local/share/...)."
+    if os.environ.get(RECORDS_ENV): return Path(os.environ[RECORDS_ENV]).expanduser()
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data / "voxtral-deploy" / "deployments"
+
 # %% ../nbs/51_record.ipynb #02cab301
 @patch
 def finish(self: DeploymentRecord, status: str,  # "ok" or "failed"
@@ -119,15 +128,16 @@ def load(cls: DeploymentRecord, path: str | os.PathLike) -> DeploymentRecord:
 
 @patch
 def save(self: DeploymentRecord, path: str | os.PathLike | None = None,  # the file; None: the record's path, else a new file
-         *, record_dir: str | os.PathLike | None = None,  # where a new file goes (default ./deployments)
+         *, record_dir: str | os.PathLike | None = None,  # where a new file goes (default: `default_records_dir()`)
         ) -> Path:
     "Write the record as JSON (atomically, redacted) to `path` or a new file in `record_dir`."
     if path is None:
         if self.path: path = self.path
         else:
             name = (self.model.get("repo_id") or self.config.get("repo_id") or "deployment").replace("/", "--")
+            name = re.sub(r"[^\w.-]+", "_", name).strip("._") or "deployment"  # no spaces or separators in file names
             stamp = self.started_at.replace(":", "").replace("-", "")
-            path = Path(record_dir or "deployments") / f"{name}-{stamp}-{os.getpid()}.json"
+            path = Path(record_dir or default_records_dir()) / f"{name}-{stamp}-{os.getpid()}.json"
     self.path = str(Path(path).resolve())
     atomic_write_text(self.path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
     return Path(self.path)
@@ -147,6 +157,7 @@ def summary(self: DeploymentRecord) -> str:
     "A few lines for terminals and logs."
     lines = [f"deployment {self.status}: {self.published}"]
     if self.model.get("url"): lines.append(f"  model: {self.model['url']}  (commit {str(self.model.get('commit'))[:12]})")
+    if self.model.get("pr_url"): lines.append(f"  pull request: #{self.model.get('pr_num')} {self.model['pr_url']}")
     if self.space.get("url"): lines.append(f"  space: {self.space['url']}  (stage {self.space.get('stage')})")
     if self.smoke: lines.append(f"  smoke check: {'passed' if self.smoke.get('ok') else 'FAILED'}"
                                 + (f": {self.smoke['transcription']!r}" if self.smoke.get("transcription") is not None else ""))
@@ -183,6 +194,7 @@ class DeploymentPlan:
     card: str | None = None                     # the model card that would be committed
     warnings: list = field(default_factory=list)
     evaluation: dict = field(default_factory=dict)  # the evaluate step's plan (`EvalPlan`): the set, the base, the expected time
+    notes: list = field(default_factory=list)   # what was read and kept: the results file, the checkpoint, the README merge
 
     def to_dict(self) -> dict: return redact_obj(json.loads(json.dumps(asdict(self), default=str)))
     def _repr_markdown_(self) -> str: return "```\n" + self.summary() + "\n```\n"
@@ -218,5 +230,5 @@ def summary(self: DeploymentPlan) -> str:
     if self.evaluation:
         from voxtral_deploy.pipeline_eval import EvalPlan  # the evaluation's plan says itself how it reads
         lines.append("  " + EvalPlan(**self.evaluation).summary())
-    lines += [f"  warning: {w}" for w in self.warnings]
+    lines += [f"  note: {n}" for n in self.notes] + [f"  warning: {w}" for w in self.warnings]
     return redact("\n".join(lines))
