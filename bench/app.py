@@ -3,10 +3,17 @@
 Same run, same clip, tiny model published to a local hub, the Space rendered by `render_demo_space` and run
 with `python app.py`, exactly as the tests do.
 
-- Overhead: `transcribe` through gradio_client minus a direct `Transcriber.transcribe` (p50); goal <= 100 ms.
+- Overhead: `transcribe` through gradio_client minus a direct `Transcriber.transcribe` (p50); goal <= 90 ms.
 - Cold start: spawn of `python app.py` to the first transcription answered through gradio_client, against
   one process that imports torch, transformers and gradio and loads the model (fresh download cache for
   both); goal <= 1.3x.
+- Streaming: on a 10 s clip, the time until the first words reach a client that streams (`client.submit`,
+  first non-empty text) over the time of the whole transcription; goal <= 0.3x.
+- Batching: 8 concurrent clients, each sending requests back to back, against the app batching up to 8
+  requests per `generate` call and against the same app serving one request at a time (MAX_BATCH_SIZE=1,
+  the demo before batching); throughput ratio (goal >= 2.5x) and p50/p95 latency of each.
+
+`python bench/app.py [--skip-cold]` (the cold starts take most of the run).
 """
 import os
 
@@ -23,6 +30,9 @@ REPO = "alice/tiny-voxtral"
 MAX_NEW_TOKENS = 32
 N = 40        # paired requests for the overhead
 COLD = 5      # cold starts of each kind (min and median reported: the machines are shared and noisy)
+STREAM_RUNS = 10         # streamed requests on the 10 s clip
+STREAM_TOKENS = 256      # ... each generating up to this many tokens
+CLIENTS, PER_CLIENT = 8, 6  # batching: concurrent clients, requests each
 
 BASELINE = """
 import sys, time
@@ -52,7 +62,41 @@ def baseline_cold(space: Path, env: dict, sha: str, clip: Path) -> tuple[float, 
     return marks["loaded"], marks["transcribed"]
 
 
+def streamed(client, clip: Path, max_new_tokens: int) -> tuple[float, float, str]:
+    "Seconds until the first non-empty text reaches the client, seconds until the final result, and the text."
+    from gradio_client import handle_file
+    t0 = time.perf_counter()
+    job = client.submit(handle_file(str(clip)), "auto", max_new_tokens, api_name="/transcribe")
+    first = None
+    for update in job:
+        if first is None and isinstance(update[0], str) and update[0]: first = time.perf_counter() - t0
+    final = job.result()
+    return first, time.perf_counter() - t0, final[0]
+
+
+def load_test(app, clip: Path) -> tuple[float, list[float], list[str]]:
+    "CLIENTS clients, PER_CLIENT requests each, back to back: wall seconds, each request's latency, the texts."
+    import concurrent.futures as cf, threading
+    from gradio_client import handle_file
+    clients = [app.client() for _ in range(CLIENTS)]
+    barrier = threading.Barrier(CLIENTS)
+
+    def work(client):
+        barrier.wait()
+        out = []
+        for _ in range(PER_CLIENT):
+            t = time.perf_counter()
+            text = client.predict(handle_file(str(clip)), "auto", MAX_NEW_TOKENS, api_name="/transcribe")[0]
+            out.append((time.perf_counter() - t, text))
+        return out
+
+    t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(CLIENTS) as pool: results = [r for rs in pool.map(work, clients) for r in rs]
+    return time.perf_counter() - t0, [r[0] for r in results], [r[1] for r in results]
+
+
 def main():
+    skip_cold = "--skip-cold" in sys.argv[1:]
     d = Path(tempfile.mkdtemp(prefix="bench-app-"))
     # huggingface_hub reads its endpoint and cache folder at import: set them first (the direct Transcriber
     # in this process downloads from the same local hub as the app).
@@ -67,16 +111,18 @@ def main():
         assert hub.endpoint.rstrip("/") == os.environ["HF_ENDPOINT"], hub.endpoint
         model = make_tiny_voxtral(d / "tiny")
         clip = make_clip(d / "clip.wav", 2.0)
+        ten = make_clip(d / "ten.wav", 10.0, kind="noise")
         api = HfApi(endpoint=hub.endpoint, token=ALICE)
         api.create_repo(REPO)
         sha = api.upload_folder(repo_id=REPO, folder_path=model).oid
         space = d / "space"
         render_demo_space(space, model_id=REPO, revision=sha)
         variables = space_variables(REPO, revision=sha, max_new_tokens=MAX_NEW_TOKENS)
+        warm_vars = space_variables(REPO, revision=sha, max_new_tokens=STREAM_TOKENS, queue_size=2 * CLIENTS * PER_CLIENT)
 
         # ---- cold start: alternate the bare process and the app, each with an empty download cache ----
         app_cold, base_load, base_first = [], [], []
-        for i in range(COLD):
+        for i in range(0 if skip_cold else COLD):
             l, f = baseline_cold(space, env_for(hub, variables, d / f"home-base-{i}"), sha, clip)
             base_load.append(l); base_first.append(f)
             with start_demo_app(space, env_for(hub, variables, d / f"home-app-{i}"), log=d / f"app-{i}.log", poll=0.02) as app:
@@ -86,7 +132,7 @@ def main():
         # ---- overhead: one warm app, one direct Transcriber in this process, same clip, paired requests ----
         from voxtral_deploy.inference import Transcriber
         direct = Transcriber.from_pretrained(REPO, revision=sha)
-        app = start_demo_app(space, env_for(hub, variables, d / "home-warm"), log=d / "app-warm.log")
+        app = start_demo_app(space, env_for(hub, warm_vars, d / "home-warm"), log=d / "app-warm.log")
         client = app.client()
         via_app = lambda: client.predict(handle_file(str(clip)), "auto", MAX_NEW_TOKENS, api_name="/transcribe")
         via_direct = lambda: direct.transcribe(str(clip), max_new_tokens=MAX_NEW_TOKENS)
@@ -96,7 +142,20 @@ def main():
         for _ in range(N):
             t = time.perf_counter(); via_direct(); t_direct.append(time.perf_counter() - t)
             t = time.perf_counter(); via_app(); t_app.append(time.perf_counter() - t)
+
+        # ---- streaming: first words vs whole transcription, 10 s clip, same warm app ----
+        streamed(client, ten, STREAM_TOKENS)
+        runs = [streamed(client, ten, STREAM_TOKENS) for _ in range(STREAM_RUNS)]
+        plain_ten = direct.transcribe(str(ten), max_new_tokens=STREAM_TOKENS)
+        assert all(r[2] == plain_ten.text for r in runs), "the streamed result differs from the plain one"
+
+        # ---- batching: 8 clients against the batching app (this one), then one request at a time ----
+        batched = load_test(app, clip)
         app.stop()
+        with start_demo_app(space, env_for(hub, {**warm_vars, "MAX_BATCH_SIZE": "1"}, d / "home-one"), log=d / "app-one.log") as one:
+            for _ in range(3): one.client().predict(handle_file(str(clip)), "auto", MAX_NEW_TOKENS, api_name="/transcribe")
+            serial = load_test(one, clip)
+        assert batched[2] == serial[2], "batched and one-at-a-time texts differ"
     shutil.rmtree(d, ignore_errors=True)
 
     p50 = statistics.median
@@ -107,11 +166,22 @@ def main():
     print(f"direct Transcriber.transcribe: p50 {p50(t_direct)*1e3:.1f} ms, p90 {p90(t_direct)*1e3:.1f} ms, min {min(t_direct)*1e3:.1f} ms (n={N})")
     print(f"through gradio_client:        p50 {p50(t_app)*1e3:.1f} ms, p90 {p90(t_app)*1e3:.1f} ms, min {min(t_app)*1e3:.1f} ms (n={N})")
     print(f"overhead p50: {overhead*1e3:.1f} ms (paired p50 {paired*1e3:.1f} ms, min-to-min {(min(t_app)-min(t_direct))*1e3:.1f} ms)"
-          f"  goal <= 100 ms: {'PASS' if overhead <= 0.1 else 'FAIL'}")
-    print(f"bare process, import torch+transformers+gradio + load model: {show(base_load)}")
-    print(f"bare process, ... + first transcription:                     {show(base_first)}")
-    print(f"app cold start, spawn to first transcription via client:     {show(app_cold)}")
-    for name, f in (("min", min), ("median", p50)):
+          f"  goal <= 90 ms: {'PASS' if overhead <= 0.09 else 'FAIL'}")
+    firsts, fulls = [r[0] for r in runs], [r[1] for r in runs]
+    ratio = p50([f / t for f, t in zip(firsts, fulls)])
+    print(f"streaming, 10 s clip, {plain_ten.num_tokens} tokens: first words p50 {p50(firsts)*1e3:.0f} ms, whole text p50 "
+          f"{p50(fulls)*1e3:.0f} ms; first/whole p50 {ratio:.2f}x  goal <= 0.3x: {'PASS' if ratio <= 0.3 else 'FAIL'}")
+    p95 = lambda xs: sorted(xs)[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
+    n = CLIENTS * PER_CLIENT
+    for name, (wall, lat, _) in (("batched (up to 8 per generate)", batched), ("one at a time (MAX_BATCH_SIZE=1)", serial)):
+        print(f"{name}: {n / wall:.1f} requests/s ({n} requests in {wall:.1f} s), latency p50 {p50(lat)*1e3:.0f} ms, p95 {p95(lat)*1e3:.0f} ms")
+    speedup = (n / batched[0]) / (n / serial[0])
+    print(f"batching throughput ratio: {speedup:.2f}x  goal >= 2.5x: {'PASS' if speedup >= 2.5 else 'FAIL'}")
+    if not skip_cold:
+        print(f"bare process, import torch+transformers+gradio + load model: {show(base_load)}")
+        print(f"bare process, ... + first transcription:                     {show(base_first)}")
+        print(f"app cold start, spawn to first transcription via client:     {show(app_cold)}")
+    for name, f in (() if skip_cold else (("min", min), ("median", p50))):
         ratio = f(app_cold) / f(base_load)
         print(f"cold start ratio ({name}s, app / bare load): {ratio:.2f}x  goal <= 1.3x: {'PASS' if ratio <= 1.3 else 'FAIL'}"
               f"   (app / bare load + first transcription: {f(app_cold)/f(base_first):.2f}x)")

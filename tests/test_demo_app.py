@@ -28,7 +28,7 @@ pytestmark = pytest.mark.space  # every test here runs the Space app
 
 def _app_env(hub, space_vars: dict, hf_home: Path, **extra) -> dict:
     return demo_app_env(hub.endpoint, space_vars, hf_home=hf_home, MAX_AUDIO_SECONDS=MAX_AUDIO_SECONDS,
-                        QUEUE_SIZE=QUEUE_SIZE, MAX_NEW_TOKENS=64, **extra)
+                        QUEUE_SIZE=QUEUE_SIZE, MAX_NEW_TOKENS=64, STREAM_INTERVAL=0, **extra)
 
 
 # ---- Fixtures: one hub, one published model, one rendered Space, one running app per module -----------
@@ -104,7 +104,7 @@ def test_rendered_space_files(space_dir, published):
     from huggingface_hub import RepoCard
     hub, api, commit = published
     assert sorted(p.relative_to(space_dir).as_posix() for p in space_dir.rglob("*") if p.is_file()) == \
-        ["README.md", "app.py", "examples/tone.wav", "inference.py", "requirements.txt"]
+        ["README.md", "app.py", "examples/tone.wav", "feedback.py", "inference.py", "live.py", "metrics.py", "realtime.py", "requirements.txt"]
     ast.parse((space_dir / "app.py").read_text())
     card = RepoCard((space_dir / "README.md").read_text())
     assert card.data.sdk == "gradio" and card.data.sdk_version == gradio.__version__
@@ -116,20 +116,22 @@ def test_rendered_space_files(space_dir, published):
     pinned = [r for r in reqs if r and not r.startswith("#")]
     assert all("==" in r for r in pinned) and not any(r.lower().startswith("gradio") for r in pinned)
     assert not any(r.startswith(("bitsandbytes", "accelerate")) for r in pinned)
-    src = Path(__import__("voxtral_deploy.inference", fromlist=["x"]).__file__).read_bytes()
-    assert (space_dir / "inference.py").read_bytes() == src
+    for module in ("inference", "live", "realtime"):
+        src = Path(__import__(f"voxtral_deploy.{module}", fromlist=["x"]).__file__).read_bytes()
+        assert (space_dir / f"{module}.py").read_bytes() == src
 
 
 # ---- The running app -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["wav", "flac", "mp3", "stereo44k", "silence"])
 def test_transcribes_audio_formats(app, clips, kind):
-    text, confidence, tokens, details = _predict(app.client(), clips[kind])
+    text, confidence, tokens, details, summary = _predict(app.client(), clips[kind])
     assert isinstance(text, str) and 0.0 <= confidence <= 1.0
     assert details["revision"] == app.env["MODEL_REVISION"] and details["model"] == REPO_ID
     expected = 1.0 if kind == "silence" else 2.0
     assert abs(details["duration"] - expected) < 0.1
     assert isinstance(tokens, list) and all({"token", "class_or_confidence"} <= set(t) for t in tokens)
-    if kind == "silence": assert any("silent" in w for w in details["warnings"])
+    assert f"Mean confidence {confidence:.3f}" in summary  # what the page shows besides the text
+    if kind == "silence": assert any("silent" in w for w in details["warnings"]) and "⚠️ The audio is silent" in summary
     _assert_serving(app)
 
 
@@ -147,7 +149,7 @@ def test_bad_audio_gets_a_clear_error(app, clips, kind, words):
 def test_languages_and_options(app, clips):
     from gradio_client.exceptions import AppError
     c = app.client()
-    text, _, _, details = _predict(c, clips["wav"], language="fr", max_new_tokens=4)
+    text, _, _, details, _ = _predict(c, clips["wav"], language="fr", max_new_tokens=4)
     assert details["language"] == "fr" and details["num_tokens"] <= 4
     with pytest.raises(AppError, match="not in the list of choices"):
         _predict(c, clips["wav"], language="klingon")
@@ -169,6 +171,71 @@ def test_api_is_deterministic_and_reports_its_commit(app, clips, published):
     a, b = _predict(c, clips["wav"])[0], _predict(c, clips["wav"])[0]
     assert a == b
     assert f"serving {REPO_ID} at commit {commit}" in app.log_text()
+
+
+def test_streamed_text_grows_into_the_plain_result(app, clips):
+    "A caller who asks to stream sees the text grow token by token; the last update is what predict returns."
+    from gradio_client import handle_file
+    c = app.client()
+    plain = _predict(c, clips["wav"], max_new_tokens=48)
+    job = c.submit(handle_file(str(clips["wav"])), "auto", 48, api_name="/transcribe")
+    final = job.result(timeout=120)
+    assert final[0] == plain[0] and final[3]["num_tokens"] == plain[3]["num_tokens"] and final[1] == plain[1]
+    texts = [o[0] for o in job.outputs() if isinstance(o[0], str)]
+    assert texts[-1] == final[0]
+    growing = [t for t in texts[:-1] if t]
+    assert len(set(growing)) >= 3, texts  # shown while generated, not only at the end
+    assert all(final[0].startswith(t) for t in growing), texts
+
+
+def _predict_retrying(client, path, max_new_tokens):
+    "predict, trying again while the queue is full (a client would)."
+    while True:
+        try: return _predict(client, path, max_new_tokens=max_new_tokens)
+        except Exception as e:
+            if "Queue is full" not in str(e): raise
+            time.sleep(0.05)
+
+
+def test_concurrent_requests_share_generate_calls_and_get_their_plain_results(app, clips):
+    "Requests arriving together run in one generate call (padding-aware); each gets the text it gets alone."
+    from gradio_client import Client
+    c = app.client()
+    jobs = [(clips["wav"], 12), (clips["short"], 6), (clips["flac"], 9), (clips["stereo44k"], 16)] * 2
+    plain = [_predict(c, path, max_new_tokens=n) for path, n in jobs]  # one at a time
+    before = c.predict(api_name="/model_info")["batching"]
+    clients = [Client(app.url, verbose=False) for _ in jobs]
+    barrier = threading.Barrier(len(jobs))
+
+    def one(client, job):
+        barrier.wait()
+        return _predict_retrying(client, *job)
+
+    with cf.ThreadPoolExecutor(len(jobs)) as pool: got = list(pool.map(one, clients, jobs))
+    after = c.predict(api_name="/model_info")["batching"]
+    assert [g[0] for g in got] == [p[0] for p in plain]
+    assert [g[3]["num_tokens"] for g in got] == [p[3]["num_tokens"] for p in plain]
+    assert all(abs(g[1] - p[1]) < 1e-3 for g, p in zip(got, plain))
+    assert after["requests"] - before["requests"] == len(jobs)
+    assert after["batches"] - before["batches"] < len(jobs) and after["largest_batch"] > 1, (before, after)
+    _assert_serving(app)
+
+
+def test_cut_short_text_says_so_outside_the_details(app, clips):
+    text, _, _, details, warnings = _predict(app.client(), clips["wav"], max_new_tokens=1)
+    assert details["num_tokens"] <= 1
+    if details["num_tokens"] == 1:  # it did not end by itself: the person is told, not only the JSON
+        assert "max_new_tokens=1" in warnings and "max_new_tokens=1" in " ".join(details["warnings"])
+
+
+@pytest.mark.parametrize("value", [0, 10_000, 2.5, "lots", None])
+def test_bad_max_new_tokens_gets_a_clear_error(app, clips, value):
+    from gradio_client.exceptions import AppError
+    with pytest.raises(AppError) as e:
+        _predict(app.client(), clips["wav"], max_new_tokens=value)
+    msg = str(e.value)
+    assert "max_new_tokens" in msg and "1 to 64" in msg and "upstream" not in msg, msg
+    _assert_serving(app)
 
 
 def test_concurrent_clients_get_an_answer_or_busy(app, clips):
@@ -258,7 +325,7 @@ def test_pinned_revision_survives_a_new_push(app, published, space_dir, clips, t
         "        return run\n"
         "    return wrap\n")
     script = ("import gradio as gr\nassert isinstance(app.demo, gr.Blocks)\n"
-              f"r = app.transcribe({str(clips['wav'])!r}, 'auto', 16)\n"
+              f"r = list(app.transcribe({str(clips['wav'])!r}, 'auto', 16))[-1]\n"
               "calls = sys.modules['spaces'].CALLS if app.spaces else None\n"
               "print(json.dumps({'commit': app.MODEL_COMMIT, 'text': r[0], 'zerogpu': app.ON_ZEROGPU, 'gpu_calls': calls}))")
     env = {**app.env, "HF_HOME": str(tmp_path / "hf-home"), "PYTHONPATH": str(fake)}

@@ -13,7 +13,8 @@ from .card import templates_dir
 
 # %% auto #0
 __all__ = ['DEMO_TYPES', 'SPACE_COLORS', 'PINNED_PACKAGES', 'QUANT_PACKAGES', 'ADAPTER_PACKAGES', 'MALLOC_ARENA_MAX',
-           'AUDIO_SUFFIXES', 'demo_template_dir', 'pinned_requirements', 'space_variables', 'render_demo_space']
+           'AUDIO_SUFFIXES', 'SPACE_MODULES', 'demo_template_dir', 'pinned_requirements', 'space_variables',
+           'render_demo_space']
 
 # %% ../nbs/38_demo_app.ipynb #fdb4bae2
 DEMO_TYPES = ("voxtral",)
@@ -157,10 +158,12 @@ def _short_description(text: str, limit: int = 60) -> str:
     text = _one_line(text) or ""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
-def _inference_source() -> Path:
-    spec = importlib.util.find_spec("voxtral_deploy.inference")  # found, not imported: no torch here
+SPACE_MODULES = ("inference", "live", "realtime", "metrics", "feedback")  # the modules of voxtral_deploy copied next to app.py
+
+def _module_source(name: str = "inference") -> Path:
+    spec = importlib.util.find_spec(f"voxtral_deploy.{name}")  # found, not imported: no torch here
     if spec is None or not spec.origin or not Path(spec.origin).is_file():
-        raise TemplateError("voxtral_deploy.inference is missing, so the Space can't get its inference.py: reinstall voxtral-deploy.")
+        raise TemplateError(f"voxtral_deploy.{name} is missing, so the Space can't get its {name}.py: reinstall voxtral-deploy.")
     return Path(spec.origin)
 
 def _write_bytes(path: Path, data: bytes):
@@ -188,6 +191,13 @@ def _example_files(examples_dir: str | os.PathLike) -> dict[str, bytes]:
     if not clips: raise InvalidInputError(f"The examples folder {ex} holds no audio ({', '.join(AUDIO_SUFFIXES)}).")
     return {f"examples/{p.name}": p.read_bytes() for p in clips}
 
+def _default_example() -> dict[str, bytes]:
+    "The clip the smoke check sends when a Space has no examples (a 2 s synthetic clip), as `examples/smoke.wav`."
+    import tempfile
+    from voxtral_deploy.testing import make_clip
+    with tempfile.TemporaryDirectory() as tmp:
+        return {"examples/smoke.wav": make_clip(Path(tmp) / "smoke.wav", seconds=2.0).read_bytes()}
+
 # %% ../nbs/38_demo_app.ipynb #f08218e1
 def render_demo_space(
     dest: str | os.PathLike | None,          # folder to write the Space into (created); None: only return the files
@@ -198,7 +208,7 @@ def render_demo_space(
     model_name: str | None = None,           # display name (default: the repo name)
     hf_username: str | None = None,          # who published it
     branding: SpaceBranding | dict | None = None,  # title, description, emoji, colors, links
-    examples_dir: str | os.PathLike | None = None,  # audio files to offer as examples (copied to examples/)
+    examples_dir: str | os.PathLike | None = None,  # audio files to offer as examples (copied to examples/; None: the smoke clip)
     quantized: bool = False,                 # the demo serves a bitsandbytes variant: require bitsandbytes
     license: str | None = None,              # the Space's license id, e.g. "apache-2.0"
     demo_type: str = "voxtral",              # which template: one of `DEMO_TYPES`
@@ -233,9 +243,9 @@ def render_demo_space(
         "README.md": _render(template / "README.md", context).encode("utf-8"),
         "requirements.txt": _render(template / "requirements.txt", context).encode("utf-8"),
         "app.py": (template / "app.py").read_bytes(),
-        "inference.py": _inference_source().read_bytes(),
+        **{f"{m}.py": _module_source(m).read_bytes() for m in SPACE_MODULES},
     }
-    if examples_dir is not None: files.update(_example_files(examples_dir))
+    files.update(_example_files(examples_dir) if examples_dir is not None else _default_example())
     if dest is None: return files
     dest = Path(dest)
     for rel, data in files.items(): _write_bytes(dest / rel, data)

@@ -48,11 +48,19 @@ _ICONS = {"pending": "⏳", "running": "▶️", "done": "✅", "failed": "❌",
 HUB_URL = "https://huggingface.co"
 HARDWARE = ["auto", "cpu-basic", "cpu-upgrade", "zero-a10g", "t4-small", "t4-medium", "l4x1", "a10g-small", "a10g-large", "a100-large"]
 LICENSES = ["apache-2.0", "mit", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "openrail", "other"]
-_LAYOUT, _STYLE = dict(width="95%"), {"description_width": "140px"}
+_STYLE = {"description_width": "140px"}
+
+def _wide() -> w.Layout:
+    "A full-width Layout of its own: widgets never share one, so hiding a box hides only that box."
+    return w.Layout(width="95%")
 
 def _text(desc: str, value: Any = "", placeholder: str = "", **kw) -> w.Text:
     "A full-width text box with the wizard's label width."
-    return w.Text(value=value or "", description=desc, placeholder=placeholder, layout=w.Layout(**_LAYOUT), style=_STYLE, **kw)
+    return w.Text(value=value or "", description=desc, placeholder=placeholder, layout=_wide(), style=_STYLE, **kw)
+
+def _check(desc: str, value: bool) -> w.Checkbox:
+    "A checkbox lined up with the text boxes whose label is never cut (a checkbox is 300px wide by default)."
+    return w.Checkbox(value=bool(value), description=desc, indent=True, style=_STYLE, layout=w.Layout(width="auto"))
 
 # %% ../nbs/60_wizard.ipynb #b4cacfbd
 class DeployWizard:
@@ -96,7 +104,7 @@ def _identity_widgets(self: DeployWizard, c: DeployConfig):
     self.hub_choice = w.ToggleButtons(options=["Hugging Face Hub", "Local hub"], value="Local hub" if c.endpoint else "Hugging Face Hub",
                                       description="Hub", style=_STYLE)
     self.endpoint = _text("Local hub URL", c.endpoint, "http://127.0.0.1:PORT")
-    self.token = w.Password(description="Token", placeholder="hf_... (write); kept in memory only", layout=w.Layout(**_LAYOUT), style=_STYLE)
+    self.token = w.Password(description="Token", placeholder="hf_... (write); kept in memory only", layout=_wide(), style=_STYLE)
     self.token_file = _text("or token file", c.token_file, "a file holding the token (else HF_TOKEN / hf auth login)")
     self.whoami_button = w.Button(description="Check token", icon="user")
     self.whoami_info = w.HTML()
@@ -106,9 +114,9 @@ def _metadata_widgets(self: DeployWizard, c: DeployConfig):
     m = c.metadata
     self.repo_id = _text("Repo id", c.repo_id, "your-name/voxtral-mini-fr (a bare name goes to your user)")
     self.name = _text("Name", m.name, "display name, e.g. Voxtral Mini French")
-    self.description = w.Textarea(value=m.description or "", description="Description", layout=w.Layout(**_LAYOUT), style=_STYLE)
+    self.description = w.Textarea(value=m.description or "", description="Description", layout=_wide(), style=_STYLE)
     self.languages = _text("Languages", ", ".join(m.languages), "comma-separated ISO codes, e.g. fr, br")
-    self.license = w.Combobox(value=m.license or "", options=LICENSES, description="License", layout=w.Layout(**_LAYOUT), style=_STYLE)
+    self.license = w.Combobox(value=m.license or "", options=LICENSES, description="License", layout=_wide(), style=_STYLE)
     self.base_model = _text("Base model", m.base_model, "e.g. mistralai/Voxtral-Mini-3B-2507")
     self.dataset = _text("Dataset", ", ".join(m.datasets), "Hub dataset id(s), comma-separated")
     self.training_config = _text("Training config", c.training_config if isinstance(c.training_config, str) else "", "JSON/YAML file")
@@ -119,8 +127,8 @@ def _metadata_widgets(self: DeployWizard, c: DeployConfig):
 def _publish_widgets(self: DeployWizard, c: DeployConfig):
     self.preview_button = w.Button(description="Preview card", icon="eye")
     self.card_preview = w.HTML()
-    self.private = w.Checkbox(value=c.private, description="Private model repo", style=_STYLE)
-    self.quantize = w.Checkbox(value=c.quantize == "int4", description="Also publish a 4-bit (nf4) variant", style=_STYLE)
+    self.private = _check("Private model repo", c.private)
+    self.quantize = _check("Also publish a 4-bit (nf4) variant", c.quantize == "int4")
     self.tag = _text("Tag", c.tag, "optional, e.g. v1")
 
 # %% ../nbs/60_wizard.ipynb #a9e77372
@@ -133,9 +141,9 @@ def _eval_widgets(self: DeployWizard, c: DeployConfig):
 @patch
 def _space_widgets(self: DeployWizard, c: DeployConfig):
     b = c.branding
-    self.space = w.Checkbox(value=c.space, description="Deploy a demo Space", style=_STYLE)
+    self.space = _check("Deploy a demo Space", c.space)
     self.space_id = _text("Space id", c.space_id, "default: <owner>/<model name>-demo")
-    self.space_int4 = w.Checkbox(value=c.space_variant == "int4", description="Demo serves the 4-bit variant", style=_STYLE)
+    self.space_int4 = _check("Demo serves the 4-bit variant", c.space_variant == "int4")
     self.hardware = w.Dropdown(options=HARDWARE, value=c.hardware if c.hardware in HARDWARE else "auto", description="Hardware", style=_STYLE)
     self.hardware_hint = w.HTML()
     self.title = _text("Title", b.title, "defaults to the model name")
@@ -143,12 +151,12 @@ def _space_widgets(self: DeployWizard, c: DeployConfig):
     self.space_description = _text("Description", b.description, "shown under the title")
     self.examples_dir = _text("Examples folder", c.examples_dir, "audio clips offered as examples")
     self.space_token = w.Password(description="Space read token", placeholder="only for a private model (READ token)",
-                                  layout=w.Layout(**_LAYOUT), style=_STYLE)
+                                  layout=_wide(), style=_STYLE)
 
 @patch
 def _run_widgets(self: DeployWizard):
     self.run_button = w.Button(description="Deploy", button_style="success", icon="rocket")
-    self.progress_bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="Progress", style=_STYLE, layout=w.Layout(**_LAYOUT))
+    self.progress_bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="Progress", style=_STYLE, layout=_wide())
     self.step_status, self.message, self.links = w.HTML(), w.HTML(), w.HTML()
 
 # %% ../nbs/60_wizard.ipynb #c303731b
@@ -188,11 +196,9 @@ def _layout(self: DeployWizard) -> w.VBox:
                               self.space_description, self.examples_dir, self.space_token]),
         ("8. Deploy", [self.run_button, self.progress_bar, self.step_status, self.message, self.links]),
     ]
-    acc = w.Accordion(children=[w.VBox(ch) for _, ch in sections])
-    for i, (t, _) in enumerate(sections): acc.set_title(i, t)
-    acc.selected_index = 0
-    self.accordion = acc
-    return w.VBox([w.HTML("<h3>Deploy a fine-tuned Voxtral</h3>"), acc])
+    # one collapsible box per section, all open: the whole form is in view (an Accordion would show one section at a time)
+    self.sections = [w.Accordion(children=[w.VBox(ch)], titles=(t,), selected_index=0) for t, ch in sections]
+    return w.VBox([w.HTML("<h3>Deploy a fine-tuned Voxtral</h3>"), *self.sections])
 
 # %% ../nbs/60_wizard.ipynb #3b001539
 @patch
@@ -339,6 +345,16 @@ def _show_links(self: DeployWizard, rec: DeploymentRecord | None):
     if rec.path: items.append(f"<li>Record: <code>{html.escape(rec.path)}</code></li>")
     self.links.value = redact("<ul>" + "".join(items) + "</ul>")
 
+@patch
+def _show_status(self: DeployWizard, rec: DeploymentRecord):
+    "After a deploy, what `voxtral-deploy status` says of the model and the Space (downloads, linked Spaces, metrics, health)."
+    from huggingface_hub.errors import HfHubHTTPError
+    from voxtral_deploy.status import status, status_summary
+    ids = [(rec.model.get("repo_id"), "model"), (rec.space.get("space_id") if rec.space.get("host") else None, "space")]
+    try: text = "\n".join(status_summary(status(i, api=self.run.api, repo_type=t)) for i, t in ids if i)
+    except HfHubHTTPError as e: text = f"(status not available: {e})"
+    self.links.value += redact(f"<pre>{html.escape(text)}</pre>") if text else ""
+
 # %% ../nbs/60_wizard.ipynb #663b7a9f
 @patch
 def _run_failed(self: DeployWizard, e: BaseException, record: DeploymentRecord | None = None) -> None:
@@ -366,7 +382,7 @@ def deploy(self: DeployWizard) -> DeploymentRecord | None:
         self._show_steps(self.run.steps)
         self.progress_bar.value, self.progress_bar.bar_style = 1.0, "success"
         self.message.value = _box("ok", rec.published)
-        self._show_links(rec)
+        self._show_links(rec); self._show_status(rec)
         return rec
     finally:
         self.run_button.disabled = False
