@@ -198,7 +198,8 @@ def _workflow_steps(args: list[str], python: str, package: str, torch: str, secr
         {"uses": "actions/setup-python@v5", "with": {"python-version": python}},
         {"name": "Install torch (CPU) first", "run": f"pip install {shlex.quote(torch)} --index-url https://download.pytorch.org/whl/cpu"},
         {"name": "Install voxtral-deploy", "run": f"pip install {shlex.quote(package)}"},
-        {"name": "Deploy", "env": {secret_name: "${{ secrets.%s }}" % secret_name, "HF_HUB_DISABLE_TELEMETRY": "1"},
+        {"name": "Deploy", "env": {secret_name: "${{ secrets.%s }}" % secret_name, "HF_HUB_DISABLE_TELEMETRY": "1",
+                                    "VOXTRAL_DEPLOY_RECORDS": "deployments"},  # the records folder: kept by the next step
          "run": " ".join(shlex.quote(a) for a in args)},
         {"name": "Keep the deployment record", "if": "always()", "uses": "actions/upload-artifact@v4",
          "with": {"name": "deployment-record", "path": "**/deployments/*.json", "if-no-files-found": "ignore"}},

@@ -20,7 +20,9 @@ from .space_settings import (CPU_FRIENDLY_BYTES, HARDWARE_MEMORY_GIB, LOCAL_CHEC
                                            check_space_token, diff_variables, hardware_warning, space_token_role,
                                            suggest_hardware, token_can_write)
 from .space_model import WEIGHT_SUFFIXES, ServedModel, model_weight_bytes, resolve_served_model
-from .space_watch import ERROR_STAGES, STOPPED_STAGES, failure_logs, fetch_space_logs, space_host, wait_for_space
+from .space_watch import (ERROR_STAGES, STOPPED_STAGES, classify_failure, failure_logs, fetch_space_logs,
+                                        space_host, wait_for_space)
+from .space_feedback import FeedbackSettings, ensure_feedback_dataset, feedback_space_settings
 from .space_smoke import (SMOKE_MAX_NEW_TOKENS, ReferenceRun, SmokeResult, compare_with_local, local_transcription,
                                         smoke_check, smoke_clip)
 
@@ -145,6 +147,7 @@ class SpaceResult:
     timings: dict = field(default_factory=dict)   # seconds per step
     warnings: list = field(default_factory=list)  # things a person should look at
     changed: bool = False         # whether this deploy changed anything (a commit or a setting: the Space restarted)
+    failure: dict | None = None   # a transient build/start failure that one factory rebuild fixed (`FailureDiagnosis` + rebuilt)
 
     def __bool__(self): return self.stage not in ERROR_STAGES + STOPPED_STAGES
 
@@ -193,6 +196,7 @@ class DemoSpaceDeployer:
         examples_dir: str | os.PathLike | None = None,  # audio examples shipped with the Space (the first is the smoke clip)
         template_dir: str | os.PathLike | None = None,  # files that replace/add to the rendered ones (custom app, tests)
         progress: ProgressCallback | None = None,       # receives progress events
+        feedback: FeedbackSettings | None = None,       # collect visitors' flags in a dataset (see `space_feedback`)
     ):
         if not model_id: raise InvalidInputError("model_id is required: the published model repo, e.g. 'alice/voxtral-breton'.")
         if hardware != "auto" and hardware not in HARDWARE_MEMORY_GIB:
@@ -203,7 +207,7 @@ class DemoSpaceDeployer:
         self.hf_username, self.model_id, self.demo_type = hf_username, model_id, demo_type
         self.space_name, self.hardware, self.private = space_name, hardware, private
         self.allow_write_token, self.model_revision, self.subfolder = allow_write_token, model_revision, subfolder
-        self.model_name, self.branding, self.progress = model_name, branding, progress
+        self.model_name, self.branding, self.progress, self.feedback = model_name, branding, progress, feedback
         self.examples_dir = Path(examples_dir) if examples_dir else None
         self.template_dir = Path(template_dir) if template_dir else None
         self._user: str | None = None
@@ -284,24 +288,32 @@ def _read_space(self: DemoSpaceDeployer, space_id: str) -> _SpaceNow:
     return s
 
 # %% ../nbs/40_space.ipynb #952cbd23
+def _gpu_requirements() -> list[str]:
+    "accelerate, which lets the app load with device_map='auto' on GPU hardware (a model spread over all the GPUs)."
+    import importlib.metadata
+    try: return [f"accelerate=={importlib.metadata.version('accelerate').split('+')[0]}"]
+    except importlib.metadata.PackageNotFoundError: return ["accelerate>=1.0"]
+
 def _read_template_dir(d: Path) -> dict[str, bytes]:
     if not d.is_dir(): raise InvalidInputError(f"template_dir {d} is not a folder: pass a folder of files for the Space.")
     return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
             if p.is_file() and "__pycache__" not in p.parts and not p.name.startswith(".")}
 
 @patch
-def _render(self: DemoSpaceDeployer, model: ServedModel, space_id: str) -> tuple[dict[str, bytes], dict[str, str]]:
+def _render(self: DemoSpaceDeployer, model: ServedModel, space_id: str, gpu: bool = False,
+            extra_variables: dict | None = None) -> tuple[dict[str, bytes], dict[str, str]]:
     "The files (path -> bytes) and the variables the Space should have."
     from voxtral_deploy.demo_app import render_demo_space, space_variables
     base, user = model.base, self.hf_username or self._whoami_name()
     variables = space_variables(self.model_id, revision=model.revision, subfolder=self.subfolder, model_name=self.model_name,
-                                hf_username=user, branding=self.branding, base_revision=base.revision if base else None)
+                                hf_username=user, branding=self.branding, base_revision=base.revision if base else None) | (extra_variables or {})
     files = render_demo_space(None, model_id=self.model_id, revision=model.revision, subfolder=self.subfolder,
                               model_name=self.model_name, hf_username=user, branding=self.branding,
                               examples_dir=self.examples_dir, license=model.license, demo_type=self.demo_type,
                               space_id=space_id, model_files=model.preload_files(), quantized=model.kind == "quantized",
                               adapter=model.kind == "adapter", base_model=base.model_id if base else None,
-                              base_revision=base.revision if base else None, base_files=base.preload_files() if base else None)
+                              base_revision=base.revision if base else None, base_files=base.preload_files() if base else None,
+                              extra_requirements=_gpu_requirements() if gpu and model.kind != 'quantized' else ())
     files = {k: (v if isinstance(v, bytes) else Path(v).read_bytes()) for k, v in files.items()}
     if self.template_dir: files.update(_read_template_dir(self.template_dir))
     files[MANIFEST] = _manifest(model, self.demo_type, files, variables)
@@ -334,12 +346,13 @@ def plan(self: DemoSpaceDeployer) -> SpacePlan:
     if model.private and not private:
         warnings.append(f"The model {self.model_id} is private but the Space {space_id} is public: anyone can run the model "
                         "through the demo (not download it). Pass private=True to keep both private.")
-    files, variables = self._render(model, space_id)
+    fb_vars, fb_secrets = feedback_space_settings(self.api, self.feedback, self.model_id, space_id, now.secret_names) if self.feedback else ({}, {})
+    files, variables = self._render(model, space_id, gpu=HARDWARE_MEMORY_GIB.get(hardware, ('gpu',))[0] == 'gpu', extra_variables=fb_vars)
     set_vars, del_vars = diff_variables(variables, now.variables, set(now.manifest.get("variables") or MANAGED_VARIABLES))
     return SpacePlan(space_id=space_id, url=self.space_url, exists=now.exists, model=model, hardware=hardware,
                      private=bool(private), files=files, diff=diff_files(files, now.remote, deletable=_managed_files(now.manifest, now.remote)),
                      variables=variables, set_variables=set_vars, delete_variables=del_vars,
-                     secrets=self._secrets(model, now, warnings),
+                     secrets={**self._secrets(model, now, warnings), **fb_secrets},
                      local_check=model.weights_bytes <= LOCAL_CHECK_MAX_BYTES and HARDWARE_MEMORY_GIB.get(hardware, ("gpu",))[0] == "cpu",
                      warnings=warnings, head=now.head, stage=now.stage, current_hardware=now.hardware, current_private=now.private,
                      current_variables=now.variables, current_secrets=now.secret_names, had_app="app.py" in now.remote)
@@ -396,6 +409,7 @@ def apply(self: DemoSpaceDeployer, p: SpacePlan) -> SpaceResult:
     "Create or update the Space as `p` says and commit its files; the result names the commit to watch."
     sid, t = p.space_id, time.perf_counter()
     created = not p.exists
+    if self.feedback: ensure_feedback_dataset(self.api, p.variables["FEEDBACK_DATASET"], model_id=self.model_id, space_id=sid, private=self.feedback.private)
     if created: self._create(p)
     changed = created or self._configure(p)
     timings = {"configure": round(time.perf_counter() - t, 3)}
@@ -512,8 +526,28 @@ def recover(self: DemoSpaceDeployer, p: SpacePlan, result: SpaceResult, error: S
         try: note, rolled_back = self._rollback(p, timeout), True
         except SpaceBuildError as e2: note = f"Rolling back to {p.head[:12]} failed too: {e2.summary}"
     emit(self.progress, "rollback" if result.changed else "build", "error", f"{sid}: {error.summary} {note}")
-    return type(error)(f"{error.summary}\n{note}", stage=error.stage, logs=logs, space_id=sid,
+    out = type(error)(f"{error.summary}\n{note}", stage=error.stage, logs=logs, space_id=sid,
                       summary=f"{error.summary} {note}", rolled_back=rolled_back, failed_commit=result.commit_oid)
+    out.failure = getattr(error, "failure", None)  # transient or deterministic, and whether a rebuild was tried
+    return out
+
+# %% ../nbs/40_space.ipynb #30d58d4f
+@patch
+def _rebuild_once(self: DemoSpaceDeployer, result: SpaceResult, error: SpaceBuildError, *, timeout: float):
+    "One factory rebuild after a transient build/start failure (then watch again); re-raises a deterministic one."
+    d = classify_failure(error.stage, error.logs, error.summary)
+    error.failure = {**d.to_dict(), "rebuilt": False}
+    if not d.transient: raise error
+    sid = result.space_id
+    emit(self.progress, "build", "warning", f"{sid}: {d.reason} Rebuilding it once from scratch.", data=d.to_dict())
+    with_retries(self.api.restart_space, sid, factory_reboot=True, what=f"rebuild {sid}")
+    try: self.watch(result, timeout=timeout)
+    except SpaceBuildError as e2:
+        again = classify_failure(e2.stage, e2.logs, e2.summary)
+        e2.failure = {**d.to_dict(), "rebuilt": True, "after_rebuild": again.to_dict()}
+        raise e2
+    result.failure = {**d.to_dict(), "rebuilt": True}
+    result.warnings.append(f"The first build failed transiently ({d.cause}); one factory rebuild fixed it. {d.reason}")
 
 # %% ../nbs/40_space.ipynb #c8cd5fa2
 @patch
@@ -541,7 +575,8 @@ def deploy(
         result.timings = {"plan": planned, **result.timings}
         if not wait: return self._not_waiting(result, t0)
         try:
-            self.watch(result, timeout=timeout)
+            try: self.watch(result, timeout=timeout)
+            except SpaceBuildError as e: self._rebuild_once(result, e, timeout=timeout)
             if clip is not None: self.smoke(p, result, clip, reference, timeout=timeout)
         except SpaceBuildError as e:
             raise self.recover(p, result, e, on_failure=on_failure, timeout=timeout) from None

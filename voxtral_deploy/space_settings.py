@@ -13,8 +13,9 @@ from .core import ProgressCallback, TokenPermissionError, emit, human_bytes, reg
 from .hubops import with_retries
 
 # %% auto #0
-__all__ = ['HARDWARE_MEMORY_GIB', 'CPU_FRIENDLY_BYTES', 'LOCAL_CHECK_MAX_BYTES', 'MANAGED_VARIABLES', 'suggest_hardware',
-           'hardware_warning', 'token_can_write', 'space_token_role', 'check_space_token', 'diff_variables']
+__all__ = ['HARDWARE_MEMORY_GIB', 'CPU_FRIENDLY_BYTES', 'LOCAL_CHECK_MAX_BYTES', 'GPU_LADDER', 'MANAGED_VARIABLES',
+           'suggest_hardware', 'hardware_warning', 'token_can_write', 'space_token_role', 'check_space_token',
+           'diff_variables']
 
 # %% ../nbs/41_space_settings.ipynb #8ec26ba4
 HARDWARE_MEMORY_GIB: dict[str, tuple[str, float]] = {
@@ -29,14 +30,15 @@ _GIB = 1024 ** 3
 CPU_FRIENDLY_BYTES = 1 * _GIB      # beyond this, CPU inference is too slow for a demo
 LOCAL_CHECK_MAX_BYTES = 500 * 1024 ** 2  # models up to this size are also run here to compare the smoke transcription
 
+GPU_LADDER = ("a10g-small", "a100-large", "a100x4", "a100x8")  # one GPU, then several (the demo spreads over them)
+
 def suggest_hardware(
     model_bytes: int,  # size of the weight files the Space will load
 ) -> str:
     "The Space hardware a model of `model_bytes` needs: free CPU for small models, a GPU tier for Voxtral-size ones."
     if model_bytes <= CPU_FRIENDLY_BYTES: return "cpu-basic"
-    if model_bytes <= 18 * _GIB: return "a10g-small"
-    if model_bytes <= 60 * _GIB: return "a100-large"
-    return "a100x4"
+    need = model_bytes * 1.2 / _GIB + 0.5  # the weights, ~20% for activations, the CUDA context
+    return next((hw for hw in GPU_LADDER if need <= HARDWARE_MEMORY_GIB[hw][1]), GPU_LADDER[-1])
 
 # %% ../nbs/41_space_settings.ipynb #bc314891
 def _needed_gib(kind: str, model_bytes: int) -> float:
@@ -114,7 +116,7 @@ def check_space_token(
 # %% ../nbs/41_space_settings.ipynb #ea4a24fc
 MANAGED_VARIABLES = ("HF_MODEL_ID", "MODEL_REVISION", "MODEL_SUBFOLDER", "MODEL_NAME", "HF_USERNAME", "SPACE_TITLE",
                      "SPACE_DESCRIPTION", "SPACE_LINKS", "MAX_AUDIO_SECONDS", "MAX_NEW_TOKENS", "QUEUE_SIZE", "INFERENCE_TIMEOUT",
-                     "MALLOC_ARENA_MAX", "BASE_MODEL_REVISION")
+                     "MALLOC_ARENA_MAX", "BASE_MODEL_REVISION", "FEEDBACK_DATASET", "FEEDBACK_EVERY_MINUTES")
 
 def diff_variables(
     wanted: dict[str, str],           # variables the Space should have

@@ -5,6 +5,7 @@
 # %% ../nbs/43_space_watch.ipynb #bdce5e88
 from __future__ import annotations
 import re, time
+from dataclasses import asdict, dataclass
 from typing import Iterable
 
 from huggingface_hub import HfApi, SpaceRuntime
@@ -14,7 +15,8 @@ from .core import InvalidInputError, ProgressCallback, SpaceBuildError, emit, is
 from .hubops import with_retries
 
 # %% auto #0
-__all__ = ['ERROR_STAGES', 'STOPPED_STAGES', 'fetch_space_logs', 'failure_logs', 'wait_for_space', 'space_host']
+__all__ = ['ERROR_STAGES', 'STOPPED_STAGES', 'fetch_space_logs', 'failure_logs', 'wait_for_space', 'space_host',
+           'FailureDiagnosis', 'classify_failure']
 
 # %% ../nbs/43_space_watch.ipynb #4fd84ae9
 ERROR_STAGES = ("BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE")
@@ -132,3 +134,63 @@ def space_host(
     if not host:
         host = "https://" + re.sub(r"[^a-z0-9-]", "-", space_id.replace("/", "-").lower()) + ".hf.space"
     return host.rstrip("/")
+
+# %% ../nbs/43_space_watch.ipynb #850ad174
+_DETERMINISTIC = [  # (cause, pattern): code and configuration errors
+    ("import-error", r"\b(ModuleNotFoundError|ImportError|SyntaxError|IndentationError|NameError)\b"),
+    ("bad-variable", r"The variable \w+=|\b\w+ is not set: add it to the Space variables|fix it in the Space settings"),
+    ("missing-requirement", r"is not installed \(required|is installed but .* is required|invalid requirement"),
+    ("model-not-found", r"RepositoryNotFoundError|RevisionNotFoundError|EntryNotFoundError|\b40[134] Client Error"),
+]
+_TRANSIENT = [  # (cause, pattern): failures outside the Space that a new build does not meet again
+    ("out-of-memory", r"Memory limit exceeded|Exit code: 137\b|^\s*Killed\s*$|\bMemoryError\b|\bOOMKilled\b"),
+    ("hub-5xx", r"\b5\d\d Server Error\b|HfHubHTTPError: 5\d\d|\b50[234] (Bad Gateway|Service Unavailable|Gateway Time-?out)"),
+    ("download-interrupted", r"RemoteProtocolError|IncompleteRead|ChunkedEncodingError|Connection broken|peer closed connection|ReadError"),
+    ("package-index", r"Read timed out|ReadTimeoutError|ConnectTimeoutError|Connection reset by peer|ConnectionResetError|"
+                      r"Temporary failure in name resolution|Max retries exceeded|Connection aborted"),
+]
+_LABELS = {"import-error": "the app does not import", "bad-variable": "a Space variable is wrong",
+           "missing-requirement": "a requirement is missing or conflicts", "model-not-found": "the model can't be found or read",
+           "out-of-memory": "it was killed for memory", "hub-5xx": "the Hub answered 5xx",
+           "download-interrupted": "a download was interrupted", "package-index": "the package index timed out or reset"}
+_RESOLUTION = r"No matching distribution found|Could not find a version that satisfies|ResolutionImpossible|conflicting dependencies"
+
+@dataclass
+class FailureDiagnosis:
+    "Why a Space build or start failed, and whether a rebuild can help."
+    transient: bool          # True: a factory rebuild may well succeed
+    cause: str               # e.g. "package-index", "out-of-memory", "import-error", "missing-requirement", "unknown"
+    reason: str              # one sentence: the stage and the log line that decided
+    stage: str | None = None # the stage the Space failed at
+    evidence: str | None = None  # the log line (or Hub message) that decided
+    def to_dict(self) -> dict: return asdict(self)
+
+# %% ../nbs/43_space_watch.ipynb #833e5dbb
+def _first_match(patterns: list[tuple[str, str]], lines: list[str]) -> tuple[str, str] | None:
+    for cause, rx in patterns:
+        for l in lines:
+            if re.search(rx, l, re.M): return cause, l.strip()
+    return None
+
+def classify_failure(
+    stage: str | None,           # the stage the Space failed at (BUILD_ERROR, RUNTIME_ERROR, ...)
+    logs: Iterable[str] = (),    # build and run log lines (as `failure_logs` gives them)
+    message: str | None = None,  # the Hub's `errorMessage` for the stage
+) -> FailureDiagnosis:
+    "Whether a failed build or start is transient (rebuild once) or deterministic (roll back), with the evidence."
+    lines = ([message] if message else []) + [str(l) for l in logs]
+    if stage in ("CONFIG_ERROR", "NO_APP_FILE"):
+        return FailureDiagnosis(False, "configuration", f"{stage} is a problem of the Space's files: a rebuild meets it again.", stage)
+    if stage not in ERROR_STAGES:
+        return FailureDiagnosis(False, "not-started", f"The Space is {stage}: it did not fail to build or start.", stage)
+    where = "build" if stage == "BUILD_ERROR" else "start"
+    for found, transient in ((_first_match(_DETERMINISTIC, lines), False), (_first_match(_TRANSIENT, lines), True)):
+        if found:
+            cause, line = found
+            then = "a new build should not meet it again" if transient else "a rebuild does not change that"
+            return FailureDiagnosis(transient, cause, f"The {where} failed ({stage}): {_LABELS[cause]} ({line[:200]!r}); {then}.",
+                                    stage, line[:500])
+    res = _first_match([("unresolvable-requirement", _RESOLUTION)], lines)
+    if res: return FailureDiagnosis(False, res[0], f"The build failed ({stage}): {res[1][:200]!r}; fix requirements.txt.", stage, res[1][:500])
+    return FailureDiagnosis(False, "unknown", f"The {where} failed ({stage}) and no line of the logs shows a transient cause, "
+                            "so a rebuild would most likely fail the same way.", stage)

@@ -11,9 +11,10 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from .core import human_bytes, logger, prefer_classic_lfs, redact, redact_obj, register_secret
 from .hubops import with_retries
+from .space_feedback import feedback_dataset_id
 
 # %% auto #0
-__all__ = ['status', 'status_summary']
+__all__ = ['feedback_count', 'status', 'status_summary']
 
 # %% ../nbs/52_status.ipynb #48a8a969
 def _health(url: str, timeout: float = 10.0) -> dict:
@@ -47,9 +48,46 @@ def _model_status(api: HfApi, rid: str, ep: str) -> dict:
                        "last_modified": str(info.last_modified) if info.last_modified else None, "last_commit": _last_commit(api, rid),
                        "private": info.private, "files": files, "size": sum(v or 0 for v in files.values()),
                        "downloads": getattr(info, "downloads", None), "likes": getattr(info, "likes", None),
-                       "tags": list(getattr(info, "tags", None) or [])})
+                       "tags": list(getattr(info, "tags", None) or []), "linked_spaces": (spaces := _linked_spaces(api, rid)),
+                       "open": _open_discussions(api, rid), "feedback": _feedback(api, rid, spaces)})
 
 # %% ../nbs/52_status.ipynb #6593a565
+def _linked_spaces(api: HfApi, rid: str) -> list[str] | None:
+    try: return sorted(s.id for s in with_retries(lambda: list(api.list_spaces(models=rid)), what=f"list the Spaces using {rid}"))
+    except HfHubHTTPError as e: logger.debug("list_spaces failed: %s", e); return None
+
+def _open_discussions(api: HfApi, rid: str, repo_type: str = "model") -> dict | None:
+    "Open discussions and pull requests on `rid` (None when the Hub does not list them)."
+    try: ds = with_retries(lambda: list(api.get_repo_discussions(rid, repo_type=repo_type)), what=f"list the discussions of {rid}")
+    except HfHubHTTPError as e: logger.debug("get_repo_discussions failed: %s", e); return None
+    live = [d for d in ds if d.status in ("open", "draft")]  # an empty pull request is a draft until a commit lands
+    return {"discussions": sum(not d.is_pull_request for d in live), "pull_requests": sum(bool(d.is_pull_request) for d in live)}
+
+# %% ../nbs/52_status.ipynb #5bdca1ab
+def feedback_count(
+    api: HfApi,       # the client
+    dataset_id: str,  # the feedback dataset, e.g. "alice/voxtral-demo-feedback"
+) -> int | None:
+    "How many flags a feedback dataset holds (lines of its `.jsonl` files); None when it does not exist or can't be read."
+    try:
+        files = [f for f in with_retries(api.list_repo_files, dataset_id, repo_type="dataset", what=f"list {dataset_id}") if f.endswith(".jsonl")]
+        paths = [with_retries(api.hf_hub_download, dataset_id, f, repo_type="dataset", what=f"read {f}") for f in files]
+    except (RepositoryNotFoundError, HfHubHTTPError) as e: logger.debug("feedback dataset %s: %s", dataset_id, e); return None
+    return sum(1 for p in paths for line in open(p, encoding="utf-8") if line.strip())
+
+def _feedback(api: HfApi, rid: str, spaces: list[str] | None) -> dict:
+    return {ds: feedback_count(api, ds) for ds in (feedback_dataset_id(rid, s) for s in spaces or [])}
+
+# %% ../nbs/52_status.ipynb #74131eca
+def _space_metrics(host: str, token: str | None, timeout: float = 30.0) -> dict:
+    "The app's `/metrics` answer, or `{error}` (a report, never an exception: status must say what it saw)."
+    try:
+        from gradio_client import Client
+        return Client(host, token=token, verbose=False, httpx_kwargs={"timeout": timeout}).predict(api_name="/metrics")
+    except Exception as e:  # gradio_client raises ValueError for a missing endpoint, httpx errors for a dead app, ...
+        return {"error": f"{type(e).__name__}: {redact(str(e).splitlines()[0] if str(e) else '')[:200]}"}
+
+# %% ../nbs/52_status.ipynb #f2545e4b
 def _space_status(api: HfApi, rid: str, ep: str) -> dict:
     info = with_retries(api.space_info, rid, what=f"read the Space {rid}")
     rt = with_retries(api.get_space_runtime, rid, what=f"read the runtime of {rid}")
@@ -59,6 +97,8 @@ def _space_status(api: HfApi, rid: str, ep: str) -> dict:
            "requested_hardware": str(rt.requested_hardware) if getattr(rt, "requested_hardware", None) else None,
            "host": host, "private": info.private, "likes": getattr(info, "likes", None),
            "health": _health(host) if host else {"ok": False, "error": "the Space has no host yet"}}
+    if out["stage"] == "RUNNING" and out["health"].get("ok"):
+        out["metrics"] = _space_metrics(host, api.token if isinstance(api.token, str) else None)
     return redact_obj(out)
 
 # %% ../nbs/52_status.ipynb #02c2e3a5
@@ -85,6 +125,23 @@ def status(
     return _space_status(api, rid, ep)
 
 # %% ../nbs/52_status.ipynb #8f303bee
+def _usage_lines(s: dict) -> str:
+    o, fb = s.get("open") or {}, s.get("feedback") or {}
+    spaces = s.get("linked_spaces")
+    out = f"\n  spaces: {', '.join(spaces) if spaces else 'none'}" if spaces is not None else ""
+    if o: out += f"\n  open: {o.get('discussions')} discussion(s), {o.get('pull_requests')} pull request(s)"
+    return out + "".join(f"\n  feedback: {n if n is not None else 'no dataset'} flag(s) in {ds}" for ds, n in fb.items())
+
+def _metrics_lines(m: dict | None) -> str:
+    if not m: return ""
+    if "error" in m: return f"\n  metrics: not available ({m['error']})"
+    lat, rtf = m.get("latency_ms") or {}, m.get("rtf") or {}
+    errs = ", ".join(f"{k} {v}" for k, v in (m.get("errors") or {}).items()) or "none"
+    return (f"\n  requests: {m.get('requests')} ({m.get('ok')} ok; errors: {errs}; queue full: {m.get('queue_rejections')})"
+            f"\n  audio: {m.get('audio_seconds')} s; latency p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms; RTF p50 {rtf.get('p50')}"
+            f"\n  up {m.get('uptime_s')} s, serving commit {str(m.get('model_commit'))[:12]}")
+
+# %% ../nbs/52_status.ipynb #239732f6
 def status_summary(s: dict,  # what `status()` returned
                   ) -> str:
     "`status()`'s result in a few lines."
@@ -92,8 +149,9 @@ def status_summary(s: dict,  # what `status()` returned
         lc = s.get("last_commit") or {}
         return (f"model {s['repo_id']} ({'private' if s.get('private') else 'public'}): {s['url']}\n"
                 f"  last commit: {str(s.get('sha'))[:12]} {lc.get('title') or ''} ({s.get('last_modified')})\n"
-                f"  files: {len(s['files'])}, {human_bytes(s['size'])}; downloads: {s.get('downloads')}; likes: {s.get('likes')}")
+                f"  files: {len(s['files'])}, {human_bytes(s['size'])}; downloads: {s.get('downloads')}; likes: {s.get('likes')}"
+                + _usage_lines(s))
     h = s.get("health") or {}
     hl = f"answers HTTP {h.get('status_code')} in {h.get('latency_ms')} ms" if h.get("ok") else f"NOT answering ({h.get('error') or h.get('status_code')})"
     return (f"space {s['space_id']}: {s.get('stage')} on {s.get('hardware') or s.get('requested_hardware')}\n"
-            f"  url: {s['url']}\n  host: {s.get('host')}: {hl}")
+            f"  url: {s['url']}\n  host: {s.get('host')}: {hl}" + _metrics_lines(s.get("metrics")))
