@@ -13,11 +13,13 @@ cfg = cfg["DEFAULT"]
 def _reqs(key): return shlex.split(cfg.get(key, ""))
 
 # Files that live at the repository's top level but must ship inside the package.
-SHIPPED = {"templates": "templates", "nbs/deploy.ipynb": "notebooks/deploy.ipynb"}
+SHIPPED = {"templates": "templates", "nbs/deploy.ipynb": "notebooks/deploy.ipynb",
+           # the trained tiny Voxtral (~2 MB): the quickstart's and `make demo`'s default model, from a wheel too
+           "tests/fixtures/tiny-voxtral-speech": "assets/tiny-voxtral-speech"}
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "flagged", ".gradio")
 
 class BuildPyWithTemplates(build_py):
-    "Copy `templates/` and the papermill notebook into the built package."
+    "Copy `templates/`, the papermill notebook and the trained tiny Voxtral into the built package."
     def run(self):
         super().run()
         pkg = Path(self.build_lib) / cfg["lib_path"]

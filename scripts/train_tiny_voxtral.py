@@ -12,11 +12,12 @@ Everything is seeded: the data recipes, the noise, the initial weights and the b
     .venv/bin/python scripts/train_tiny_voxtral.py --export-heldout DIR  # held-out clips as an audiofolder
     .venv/bin/python scripts/train_tiny_voxtral.py --evaluate-only      # re-measure the committed model
 
-Training speed: the saved model takes 30 s chunks (the only thing `apply_transcription_request` produces with its
-default audio kwargs: `pad_to_multiple_of=480000`, `max_source_positions=3000`), but 30 s of mostly padding would make
-the encoder spend ~90% of its time on silence. So phase 1 runs the very same modules on short inputs (the mel frames of
-the speech plus padding, rounded to whole audio tokens, and the first positional embeddings); phase 2 fine-tunes on the
-full 3000-frame input the inference path gives it. The log-mel features are computed once per clip.
+The model takes 4 s audio chunks (its encoder has `max_source_positions=200`: 400 mel frames, 50 audio tokens per
+chunk, and its tekken.json says `chunk_length_s: 4.0`), so training and inference both see the clip plus at most a few
+seconds of padding instead of 30 s of it. `voxtral_deploy.inference.audio_chunk_kwargs` passes the matching
+`pad_to_multiple_of`/`max_source_positions` to `apply_transcription_request` (those are class defaults of the processor,
+30 s, never saved with it). Training computes the very same log-mel features once per clip and runs the model's own
+`get_audio_features` and decoder on them.
 """
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ FIXTURE = ROOT / "tests" / "fixtures" / "tiny-voxtral-speech"
 
 SAMPLE_RATE = 16000
 HOP = 160
-FULL_FRAMES = 3000          # mel frames of one 30 s chunk (what the inference path produces)
+CHUNK_S = 4.0               # seconds of audio per encoder chunk (30 for real Voxtral)
+CHUNK_SAMPLES = int(CHUNK_S * SAMPLE_RATE)
+CHUNK_FRAMES = CHUNK_SAMPLES // HOP   # 400 mel frames: conv stride 2 -> 200 encoder positions (max_source_positions)
 FRAMES_PER_TOKEN = 8        # conv stride 2, then 4 encoder frames stacked into one audio token (12.5 Hz)
 PROMPT_HEAD = [1, 3, 25]    # <s> [INST] [BEGIN_AUDIO], then [AUDIO] x n
 AUDIO_TOKEN = 24
@@ -103,24 +106,9 @@ def heldout_recipes(seed: int, per_group: int = 40) -> list[dict]:
 
 
 def render(recipe: dict) -> np.ndarray:
-    "The 16 kHz float32 samples of one clip recipe (espeak-ng, then silence lead-in, gain and white noise, seeded)."
-    import soundfile as sf, soxr
-    cmd = ["espeak-ng", "-v", recipe["voice"], "-s", str(recipe["speed"]), "-p", str(recipe["pitch"]), "--stdout",
-           "--", recipe["text"]]
-    wav = subprocess.run(cmd, check=True, capture_output=True, timeout=60).stdout
-    y, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=False)
-    if y.ndim > 1: y = y.mean(axis=1)
-    if rate != SAMPLE_RATE: y = soxr.resample(y, rate, SAMPLE_RATE).astype(np.float32)
-    if recipe.get("lead_s", 0) or recipe.get("gain") or recipe.get("snr_db"):
-        rng = np.random.default_rng(recipe["seed"])
-        y = np.concatenate([np.zeros(int(recipe.get("lead_s", 0) * SAMPLE_RATE), np.float32), y])
-        peak = float(np.abs(y).max()) or 1.0
-        y = y / peak * float(recipe.get("gain", 0.9))
-        if recipe.get("snr_db"):
-            power = float(np.mean(y[np.abs(y) > 1e-4] ** 2)) if np.any(np.abs(y) > 1e-4) else 1e-6
-            y = y + rng.standard_normal(y.shape[0]).astype(np.float32) * math.sqrt(power / 10 ** (recipe["snr_db"] / 10))
-        y = np.clip(y, -1.0, 1.0)
-    return y.astype(np.float32)
+    "The 16 kHz float32 samples of one clip recipe (`voxtral_deploy.speech_fixture.render_clip`: the held-out set's too)."
+    from voxtral_deploy.speech_fixture import render_clip
+    return render_clip(recipe)
 
 
 def _pcm16(y: np.ndarray) -> np.ndarray:
@@ -132,24 +120,26 @@ def _pcm16(y: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- the model
 def build_processor(dir: Path):
-    "The real VoxtralProcessor with the project's tiny tekken.json (30 s chunks), saved into `dir`."
+    "The real VoxtralProcessor with the project's tiny tekken.json (its audio chunk set to `CHUNK_S`), saved into `dir`."
     from transformers import VoxtralProcessor, WhisperFeatureExtractor
     from transformers.tokenization_mistral_common import MistralCommonBackend
     from voxtral_deploy.testing import tiny_tekken
     with tempfile.TemporaryDirectory() as tmp:
         tekken = Path(tmp) / "tekken.json"
-        tekken.write_text(json.dumps(tiny_tekken(), ensure_ascii=False), encoding="utf-8")
+        spec = tiny_tekken(); spec["audio"]["chunk_length_s"] = CHUNK_S
+        tekken.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
         tokenizer = MistralCommonBackend(tokenizer_path=str(tekken))
-        features = WhisperFeatureExtractor(feature_size=128, sampling_rate=SAMPLE_RATE, hop_length=HOP, chunk_length=30,
-                                           n_fft=400)
+        features = WhisperFeatureExtractor(feature_size=128, sampling_rate=SAMPLE_RATE, hop_length=HOP,
+                                           chunk_length=int(CHUNK_S), n_fft=400)
         processor = VoxtralProcessor(feature_extractor=features, tokenizer=tokenizer)
         if dir is not None: processor.save_pretrained(dir)
     return processor
 
 
-AUDIO_CONFIG_OVERRIDES = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4)
-TEXT_CONFIG_OVERRIDES = dict(hidden_size=96, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-                             num_key_value_heads=2, head_dim=24, max_position_embeddings=1024)
+AUDIO_CONFIG_OVERRIDES = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
+                              max_source_positions=CHUNK_FRAMES // 2)
+TEXT_CONFIG_OVERRIDES = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4,
+                             num_key_value_heads=2, head_dim=32, max_position_embeddings=1024)
 
 
 def build_model(seed: int):
@@ -174,30 +164,21 @@ def build_model(seed: int):
 
 
 def encode_audio(model, feats):
-    "The audio tower + projector on mel features of any length that is a multiple of 8 frames (the same modules)."
-    import torch.nn.functional as F
-    tower = model.model.audio_tower
-    x = F.gelu(tower.conv1(feats))
-    x = F.gelu(tower.conv2(x)).permute(0, 2, 1)
-    x = x + tower.embed_positions.weight[: x.shape[1]]
-    for layer in tower.layers: x = layer(x, attention_mask=None)
-    x = tower.layer_norm(x)
-    b = x.shape[0]
-    x = x.reshape(b, -1, model.config.audio_config.intermediate_size)
-    return model.model.multi_modal_projector(x)
+    "The audio embeddings the decoder reads for `feats` (B, 128, CHUNK_FRAMES): the model's own `get_audio_features`."
+    out = model.get_audio_features(feats).pooler_output   # (B * 50, text hidden)
+    return out.reshape(feats.shape[0], -1, out.shape[-1])
 
 
 # ---------------------------------------------------------------------------------------------- features
-def features_of(y: np.ndarray, fe) -> tuple[np.ndarray, float]:
-    """The first frames of the 30 s log-mel features the processor makes of `y` (float16, whole audio tokens) and the
-    constant value every later (padding) frame has."""
+def features_of(y: np.ndarray, fe) -> np.ndarray:
+    """The log-mel features `apply_transcription_request` makes of `y` (after its WAV round trip), as float16: the
+    audio zero-padded to whole chunks, then the feature extractor on all of it (checked against the processor)."""
     y = _pcm16(y)
-    n = int(math.ceil((len(y) + 0.25 * SAMPLE_RATE) / (HOP * FRAMES_PER_TOKEN))) * HOP * FRAMES_PER_TOKEN
-    n = min(n, FULL_FRAMES * HOP)
-    padded = np.zeros(n, np.float32); padded[: min(len(y), n)] = y[:n]
+    n = max(1, math.ceil(len(y) / CHUNK_SAMPLES)) * CHUNK_SAMPLES
+    padded = np.zeros(n, np.float32); padded[: len(y)] = y
     f = fe(padded, sampling_rate=SAMPLE_RATE, padding=False, return_tensors="np")["input_features"][0]
-    floor = float(f[:, -1].min())
-    return f.astype(np.float16), floor
+    assert f.shape[1] == CHUNK_FRAMES, f"a training clip longer than one {CHUNK_S:g} s chunk ({len(y) / SAMPLE_RATE:.2f} s)"
+    return f.astype(np.float16)
 
 
 def _render_and_featurize(args):
@@ -207,10 +188,10 @@ def _render_and_featurize(args):
     if "_FE" not in globals():
         import torch
         torch.set_num_threads(1)  # one thread per worker process: more only fight over the cores
-        _FE = WhisperFeatureExtractor(feature_size=128, sampling_rate=SAMPLE_RATE, hop_length=HOP, chunk_length=30, n_fft=400)
+        _FE = WhisperFeatureExtractor(feature_size=128, sampling_rate=SAMPLE_RATE, hop_length=HOP,
+                                      chunk_length=int(CHUNK_S), n_fft=400)
     y = render(recipe)
-    f, floor = features_of(y, _FE)
-    return f, floor, len(y) / SAMPLE_RATE
+    return features_of(y, _FE), len(y) / SAMPLE_RATE
 
 
 def text_ids(tokenizer, text: str) -> list[int]:
@@ -223,16 +204,22 @@ def prompt_tail(tokenizer, language: str | None) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------- training
-def make_batch(items, frames: int, tok, rng: random.Random):
-    "Features padded (with each clip's padding value) to `frames`, and prompt + text + eos ids with text-only labels."
+def make_batch(items, tok, rng: random.Random, specaug: float = 0.0):
+    """One chunk of features per clip, and prompt + text + eos ids with text-only labels. With `specaug`, each clip
+    gets up to two frequency bands and two time spans (each at most `specaug` of the axis) set to its own mean."""
     import torch
-    feats = torch.empty(len(items), 128, frames)
+    feats = torch.from_numpy(np.stack([f for f, *_ in items]).astype(np.float32))
+    if specaug:
+        for i in range(len(items)):
+            fill = feats[i].mean()
+            for axis, size in ((0, 128), (1, CHUNK_FRAMES)):
+                for _ in range(2):
+                    w = rng.randint(0, int(specaug * size)); s0 = rng.randint(0, size - w)
+                    if axis == 0: feats[i, s0: s0 + w, :] = fill
+                    else: feats[i, :, s0: s0 + w] = fill
     seqs, labels = [], []
-    n_audio = frames // FRAMES_PER_TOKEN
-    for i, (f, floor, ids, _) in enumerate(items):
-        k = min(f.shape[1], frames)
-        feats[i, :, :k] = torch.from_numpy(f[:, :k].astype(np.float32))
-        feats[i, :, k:] = floor
+    n_audio = CHUNK_FRAMES // FRAMES_PER_TOKEN
+    for i, (_, ids, _) in enumerate(items):
         lang = "en" if rng.random() < 0.5 else None      # the demo asks with or without a language
         prompt = PROMPT_HEAD + [AUDIO_TOKEN] * n_audio + prompt_tail(tok, lang)
         seqs.append(prompt + ids + [EOS]); labels.append([-100] * len(prompt) + ids + [EOS])
@@ -266,41 +253,31 @@ def loss_of(model, feats, input_ids, labels, att, words=None, word_lengths=None,
     return ce + ctc_weight * ctc, ce
 
 
-def train(model, data, tok, *, steps_short: int, steps_full: int, batch: int, lr: float, warmup: int, seed: int, log,
-          save_phase1=None, ctc_weight: float = 0.5, full_lr_scale: float = 0.4):
+def train(model, data, tok, *, steps: int, batch: int, lr: float, warmup: int, seed: int, log,
+          ctc_weight: float = 0.5, specaug: float = 0.0):
+    "AdamW with linear warmup and cosine decay to 5% of `lr`; the CTC head is thrown away afterwards."
     import torch
     rng = random.Random(seed + 7)
     ctc_head = torch.nn.Linear(model.config.text_config.hidden_size, len(VOCAB) + 1)  # not saved: training only
     params = [p for p in model.parameters() if p.requires_grad] + list(ctc_head.parameters())
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-    total = steps_short + steps_full
 
-    def factor(s):  # each phase: linear warmup, then cosine to 5%; phase 2 restarts at `full_lr_scale` x the peak
-        if s < steps_short: start, n, peak, w = 0, steps_short, 1.0, warmup
-        else: start, n, peak, w = steps_short, max(1, steps_full), full_lr_scale, max(1, warmup // 5)
-        k = s - start
-        return peak * min(1.0, (k + 1) / w) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k, n) / n)))
+    def factor(k):
+        return min(1.0, (k + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k, steps) / steps)))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     model.train()
     order, pos, t0, hist, hist_total = [], 0, time.time(), [], []
-    for step in range(total):
+    for step in range(steps):
         if pos + batch > len(order): order = list(range(len(data))); rng.shuffle(order); pos = 0
         items = [data[j] for j in order[pos: pos + batch]]; pos += batch
-        if step == steps_short and save_phase1 is not None:
-            model.save_pretrained(save_phase1); build_processor(save_phase1); log(f"phase 1 model saved to {save_phase1}")
-        if step < steps_short:
-            longest = max(it[0].shape[1] for it in items)
-            frames = int(math.ceil(longest / FRAMES_PER_TOKEN)) * FRAMES_PER_TOKEN
-        else:
-            frames = FULL_FRAMES
-        loss, ce = loss_of(model, *make_batch(items, frames, tok, rng), ctc_head=ctc_head, ctc_weight=ctc_weight)
+        loss, ce = loss_of(model, *make_batch(items, tok, rng, specaug), ctc_head=ctc_head, ctc_weight=ctc_weight)
         opt.zero_grad(set_to_none=True); loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step(); sched.step()
         hist.append(ce.item()); hist_total.append(loss.item())
-        if (step + 1) % 50 == 0 or step == total - 1 or step == steps_short - 1:
-            log(f"step {step + 1}/{total} ({'short' if step < steps_short else 'full 30 s'}, {frames} frames) "
-                f"text loss {np.mean(hist[-50:]):.4f} (with CTC {np.mean(hist_total[-50:]):.4f}) lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s")
+        if (step + 1) % 50 == 0 or step == steps - 1:
+            log(f"step {step + 1}/{steps} text loss {np.mean(hist[-50:]):.4f} (with CTC {np.mean(hist_total[-50:]):.4f}) "
+                f"lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s")
     model.eval()
     return hist
 
@@ -346,14 +323,16 @@ def evaluate(model_dir: Path, recipes: list[dict], log, language: str | None = N
 
 
 def smoke(model_dir: Path, out: Path, log) -> dict:
-    "Write smoke.json: the demo/smoke-check clip (make_clip's default espeak voice) and what the model says of it."
+    """Write smoke.wav (the demo's example and the smoke check's clip: make_clip's default espeak voice) and smoke.json
+    (its sha256, the expected transcript, what the model says of it and the WER a check allows)."""
+    import hashlib
     from voxtral_deploy.inference import Transcriber
     from voxtral_deploy.testing import make_clip
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = make_clip(Path(tmp) / "smoke.wav", text=SMOKE_TEXT)
-        got = Transcriber.from_pretrained(model_dir, device="cpu").transcribe(str(wav))
+    wav = make_clip(out / "smoke.wav", text=SMOKE_TEXT)
+    got = Transcriber.from_pretrained(model_dir, device="cpu").transcribe(str(wav))
     e, n = wer_counts(SMOKE_TEXT, normalize(got.text))
-    doc = {"clip": {"make_clip": {"text": SMOKE_TEXT}, "voice": DEFAULT_VOICE["voice"], "speed": DEFAULT_VOICE["speed"],
+    doc = {"clip": {"file_name": "smoke.wav", "sha256": hashlib.sha256(wav.read_bytes()).hexdigest(),
+                    "make_clip": {"text": SMOKE_TEXT}, "voice": DEFAULT_VOICE["voice"], "speed": DEFAULT_VOICE["speed"],
                     "pitch": DEFAULT_VOICE["pitch"], "sample_rate": SAMPLE_RATE, "format": "wav",
                     "how": "voxtral_deploy.testing.make_clip(path, text=clip.make_clip.text): espeak-ng's default voice, no noise"},
            "expected_transcript": SMOKE_TEXT, "model_transcript": got.text, "wer": round(e / n, 4),
@@ -361,6 +340,37 @@ def smoke(model_dir: Path, out: Path, log) -> dict:
     (out / "smoke.json").write_text(json.dumps(doc, indent=2) + "\n")
     log(f"smoke clip {SMOKE_TEXT!r} -> {got.text!r}")
     return doc
+
+
+def plain_transformers_check(model_dir: Path, recipes: list[dict], rows: list[dict], log, n: int = 12) -> dict:
+    """Transcribe the first `n` held-out clips with plain transformers in a fresh process (AutoProcessor, from_pretrained,
+    generate), passing the audio chunk the model's config implies, and compare with what `Transcriber` gave."""
+    import soundfile as sf
+    code = r"""
+import json, sys, numpy as np, soundfile as sf, torch
+from transformers import AutoProcessor, VoxtralForConditionalGeneration
+folder, wavs = sys.argv[1], sys.argv[2:]
+processor = AutoProcessor.from_pretrained(folder); model = VoxtralForConditionalGeneration.from_pretrained(folder)
+frames = 2 * model.config.audio_config.max_source_positions      # encoder positions after the stride-2 conv
+chunk = dict(pad_to_multiple_of=frames * processor.feature_extractor.hop_length, max_source_positions=frames)
+out = []
+for w in wavs:
+    y = sf.read(w, dtype="float32")[0]
+    inputs = processor.apply_transcription_request(audio=y, model_id=folder, format="WAV", sampling_rate=16000, audio_kwargs=chunk)
+    with torch.inference_mode(): ids = model.generate(**inputs, max_new_tokens=64, do_sample=False)
+    out.append(processor.batch_decode(ids[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0].strip())
+print(json.dumps(out))
+"""
+    with tempfile.TemporaryDirectory() as tmp:
+        wavs = []
+        for r in recipes[:n]:
+            wavs.append(str(Path(tmp) / f"{r['id']}.wav")); sf.write(wavs[-1], render(r), SAMPLE_RATE, subtype="PCM_16")
+        res = subprocess.run([sys.executable, "-c", code, str(model_dir), *wavs], capture_output=True, text=True, timeout=600)
+    if res.returncode: raise RuntimeError(res.stderr[-2000:])
+    plain = json.loads(res.stdout.strip().splitlines()[-1])
+    same = sum(normalize(a) == normalize(b["hypothesis"]) for a, b in zip(plain, rows))
+    log(f"plain transformers generate on the saved folder: {same}/{len(plain)} clips give Transcriber's text")
+    return {"clips": len(plain), "same_as_transcriber": same}
 
 
 def export_heldout(dir: Path, recipes: list[dict]):
@@ -380,17 +390,16 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=FIXTURE, help="fixture folder (model/ inside it)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="processes that render and featurize the clips")
-    ap.add_argument("--torch-threads", type=int, default=2,
+    ap.add_argument("--torch-threads", type=int, default=1,
                     help="torch threads for training (on a machine shared with other jobs, 1 is several times faster)")
-    ap.add_argument("--save-phase1", type=Path, metavar="DIR", help="also save the model as it is after the short phase")
     ap.add_argument("--train-clips", type=int, default=2400)
-    ap.add_argument("--steps-short", type=int, default=1500)
-    ap.add_argument("--steps-full", type=int, default=250)
-    ap.add_argument("--full-lr-scale", type=float, default=0.4, help="phase 2 peak learning rate, as a share of --lr")
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--specaug", type=float, default=0.0, help="SpecAugment mask width, as a share of each axis (0: off)")
+    ap.add_argument("--heldout-clips", type=int, default=None, help="score only the first N held-out clips of each group")
+    ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--ctc-weight", type=float, default=0.5, help="weight of the auxiliary word CTC loss (0: off)")
+    ap.add_argument("--ctc-weight", type=float, default=1.0, help="weight of the auxiliary word CTC loss (0: off)")
     ap.add_argument("--evaluate-only", action="store_true", help="re-measure the model already in --out/model")
     ap.add_argument("--export-heldout", type=Path, metavar="DIR", help="write the held-out clips as an audiofolder and stop")
     a = ap.parse_args(argv)
@@ -400,11 +409,15 @@ def main(argv=None):
     heldout = heldout_recipes(a.seed)
     if a.export_heldout:
         print(export_heldout(a.export_heldout, heldout)); return
+    if a.heldout_clips:  # a quick look while exploring: the first N clips of each group
+        groups = dict.fromkeys(r["group"] for r in heldout)
+        heldout = [r for g in groups for r in [x for x in heldout if x["group"] == g][: a.heldout_clips]]
     out, model_dir = a.out, a.out / "model"
     t_wall, t_cpu = time.time(), time.process_time()
     def log(msg): print(f"[{time.time() - t_wall:6.0f}s] {msg}", flush=True)
     if a.evaluate_only:
-        evaluate(model_dir, heldout, log); smoke(model_dir, out, log); return
+        res = evaluate(model_dir, heldout, log); smoke(model_dir, out, log); plain_transformers_check(model_dir, heldout, res["rows"], log)
+        return
 
     recipes = train_recipes(a.train_clips, a.seed)
     log(f"rendering and featurizing {len(recipes)} training clips with {a.threads} processes")
@@ -413,21 +426,19 @@ def main(argv=None):
         feats = pool.map(_render_and_featurize, [(r,) for r in recipes], chunksize=16)
     children_cpu = sum(os.times()[2:4])
     processor = build_processor(None)
-    data = [(f, floor, text_ids(processor.tokenizer, r["text"]), [VOCAB.index(w) + 1 for w in r["text"].split()])
-            for (f, floor, _), r in zip(feats, recipes)]
-    durs = [d for _, _, d in feats]
+    data = [(f, text_ids(processor.tokenizer, r["text"]), [VOCAB.index(w) + 1 for w in r["text"].split()])
+            for (f, _), r in zip(feats, recipes)]
+    durs = [d for _, d in feats]
     log(f"clips: {len(data)}, {sum(durs) / 3600:.2f} h, {min(durs):.2f}-{max(durs):.2f} s each; "
-        f"features cached ({sum(f[0].nbytes for f in feats) / 1e6:.0f} MB)")
+        f"features cached ({sum(f.nbytes for f, _ in feats) / 1e6:.0f} MB)")
     t_data = time.time() - t_wall
 
     model = build_model(a.seed)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params:,} parameters")
     t_train0 = time.time()
-    hist = train(model, data, processor.tokenizer, steps_short=a.steps_short, steps_full=a.steps_full, batch=a.batch,
-                 lr=a.lr, warmup=a.warmup, seed=a.seed, log=log,
-                 save_phase1=a.save_phase1, ctc_weight=a.ctc_weight,
-                 full_lr_scale=a.full_lr_scale)
+    hist = train(model, data, processor.tokenizer, steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup, seed=a.seed,
+                 log=log, ctc_weight=a.ctc_weight, specaug=a.specaug)
     t_train = time.time() - t_train0
 
     if model_dir.exists(): shutil.rmtree(model_dir)
@@ -440,13 +451,15 @@ def main(argv=None):
     size = sum(p.stat().st_size for p in model_dir.iterdir())
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
     summary = dict(seed=a.seed, train_clips=len(data), train_hours=round(sum(durs) / 3600, 3), params=n_params,
-                   steps_short=a.steps_short, steps_full=a.steps_full, batch=a.batch, lr=a.lr, warmup=a.warmup, ctc_weight=a.ctc_weight, full_lr_scale=a.full_lr_scale,
+                   steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup, ctc_weight=a.ctc_weight, specaug=a.specaug,
+                   chunk_seconds=CHUNK_S,
                    threads=a.threads, torch_threads=a.torch_threads, data_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
                    wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), first_loss=round(np.mean(hist[:20]), 3),
                    final_loss=round(np.mean(hist[-20:]), 4), model_bytes=size, weights_bytes=weights, dtype="float32",
                    torch=torch.__version__, heldout_wer=result["wer"], heldout_groups=result["groups"],
                    heldout_wer_language_en=result_en["wer"], heldout_groups_language_en=result_en["groups"])
     summary["smoke"] = smoke(model_dir, out, log)
+    summary["plain_transformers"] = plain_transformers_check(model_dir, heldout, result["rows"], log)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "heldout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in heldout))
     with open(out / "heldout_predictions.jsonl", "w") as fh:

@@ -83,3 +83,56 @@ def test_reported_wer_is_jiwers_on_the_saved_predictions(audiofolder, tiny_model
     assert again.model.hypotheses == res.model.hypotheses
     idx = res.model_index()
     assert {e["metric_type"] for e in idx} == {"wer", "cer"} and idx[0]["dataset_name"] == "digits"
+
+
+# --- the trained tiny Voxtral on its held-out set ----------------------------------------------------------------
+
+TRAINED_WER_BOUND = 65.0  # measured 57.8% (normalized, language auto) on all 120 clips; the goal (<= 10%) is not met yet
+
+@pytest.fixture(scope="module")
+def heldout(tmp_path_factory):
+    "All 120 held-out clips (40 per group, one group in a voice never trained on), rendered with espeak-ng."
+    import shutil
+    if shutil.which("espeak-ng") is None: pytest.skip("the held-out speech clips need espeak-ng")
+    from voxtral_deploy.speech_fixture import make_heldout_audiofolder
+    return make_heldout_audiofolder(tmp_path_factory.mktemp("heldout") / "tiny-heldout")
+
+
+def _group_wer(preds, folder: Path, group: str) -> float:
+    meta = {json.loads(l)["file_name"]: json.loads(l)["group"] for l in (folder / "metadata.jsonl").read_text().splitlines()}
+    groups = {**meta, **{Path(k).stem: v for k, v in meta.items()}}
+    rows = [p for p in preds if groups[p["id"]] == group]
+    norm = text_normalizer("en")
+    return 100 * jiwer.wer([norm(p["reference"]) for p in rows], [norm(p["hypothesis"]) for p in rows]), len(rows)
+
+
+def test_trained_tiny_voxtral_transcribes_its_heldout_set(heldout, hub, api, tmp_path):
+    "WER on 120 held-out clips given as an audiofolder and as a dataset repo on the local hub; jiwer agrees."
+    from huggingface_hub import CommitOperationAdd
+    from voxtral_deploy.speech_fixture import trained_tiny_voxtral
+    res = evaluate(trained_tiny_voxtral(), heldout, language="en", batch_size=8)
+    out = res.save(tmp_path / "local")
+    saved = json.loads(out[0].read_text())
+    preds = [json.loads(l) for l in out[1].read_text().splitlines()]
+    norm = text_normalizer("en")
+    assert saved["dataset"]["num_samples"] == len(preds) == 120
+    assert saved["wer"] == round(100 * jiwer.wer([norm(p["reference"]) for p in preds], [norm(p["hypothesis"]) for p in preds]), 2)
+    # Issue 13's goal is <= 10%; the committed fixture measures 57.8% (README.md there), so this guards what it reaches
+    # (far below the random model's ~100%) until a better one is trained: lower TRAINED_WER_BOUND then.
+    assert saved["wer"] <= TRAINED_WER_BOUND, res.worst(5)
+    unseen, n = _group_wer(preds, heldout, "unseen_voice")
+    assert n == 40 and unseen <= TRAINED_WER_BOUND + 15, unseen  # the voice (accent and variant) never heard in training
+    # the same clips as a dataset repo on the local hub (Hub-style parquet), loaded with `datasets`
+    api.create_repo("alice/tiny-heldout", repo_type="dataset")
+    api.create_commit("alice/tiny-heldout", [CommitOperationAdd("data/test-00000-of-00001.parquet", _parquet_bytes(heldout, "text"))],
+                      commit_message="held-out set", repo_type="dataset")
+    from_hub = evaluate(trained_tiny_voxtral(), "alice/tiny-heldout", language="en", batch_size=8, endpoint=hub.endpoint,
+                        token=ALICE_WRITE)
+    assert from_hub.model.hypotheses == res.model.hypotheses
+    hub_saved = json.loads(from_hub.save(tmp_path / "hub")[0].read_text())
+    assert hub_saved["wer"] == saved["wer"] and hub_saved["dataset"]["revision"]
+
+
+def test_random_tiny_voxtral_scores_near_100_on_the_heldout_set(heldout, tiny_model_dir):
+    res = evaluate(tiny_model_dir, load_eval_set(heldout, max_samples=60), language="en", batch_size=8, max_new_tokens=12)
+    assert res.wer >= 90

@@ -23,7 +23,8 @@ except ImportError:  # standalone copy inside a Space
             super().__init__(f"{feature} needs `{package}`, which is not installed. Install it with: pip install {package}")
 
 # %% auto #0
-__all__ = ['LANGUAGES', 'SAMPLE_RATE', 'MAX_AUDIO_SECONDS', 'normalize_language', 'load_audio', 'Transcription', 'Transcriber']
+__all__ = ['LANGUAGES', 'SAMPLE_RATE', 'MAX_AUDIO_SECONDS', 'normalize_language', 'load_audio', 'Transcription',
+           'audio_chunk_kwargs', 'Transcriber']
 
 # %% ../nbs/35_inference.ipynb #19b3ba12
 LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish", "fr": "French", "pt": "Portuguese",
@@ -247,7 +248,10 @@ def _load_model(folder: Path, root: Path, *, device: str, dtype, token, endpoint
             except ImportError: raise MissingExtraError("bitsandbytes", "quant", "Loading a 4-bit (quantized) model") from None
         model = VoxtralForConditionalGeneration.from_pretrained(str(folder), device_map=device)
     else:
-        model = VoxtralForConditionalGeneration.from_pretrained(str(folder), dtype=dtype).to(device)
+        import importlib.util  # on a GPU with accelerate: device_map="auto" spreads a model larger than one GPU over all of them
+        if device == "cuda" and importlib.util.find_spec("accelerate") is not None:
+            model = VoxtralForConditionalGeneration.from_pretrained(str(folder), dtype=dtype, device_map="auto")
+        else: model = VoxtralForConditionalGeneration.from_pretrained(str(folder), dtype=dtype).to(device)
     return model.eval(), proc_dir, None
 
 # %% ../nbs/35_inference.ipynb #7c76ee6f
@@ -318,13 +322,31 @@ def _cut_short(ids: list[int], specials: set[int], max_new_tokens: int, timeout:
         return [f"Generation reached max_new_tokens={max_new_tokens}: the text may be cut short."]
     return []
 
+# %% ../nbs/35_inference.ipynb #1998ddbd
+def audio_chunk_kwargs(processor, model) -> dict:
+    "The `audio_kwargs` for `apply_transcription_request` that give `model`'s encoder the chunk length it takes."
+    positions = getattr(getattr(getattr(model, "config", None), "audio_config", None), "max_source_positions", None)
+    hop = getattr(getattr(processor, "feature_extractor", None), "hop_length", None)
+    if not positions or not hop: return {}
+    frames = 2 * int(positions)  # the encoder's conv2 has stride 2: 1500 positions <-> 3000 frames <-> 30 s
+    samples = frames * int(hop)
+    try: audio = processor.tokenizer.tokenizer.instruct_tokenizer.audio_encoder.audio_config
+    except AttributeError: audio = None  # not a tekken tokenizer: nothing to compare with
+    chunk = getattr(audio, "chunk_length_s", None)
+    if chunk and round(float(chunk) * audio.sampling_rate) != samples:
+        raise ValueError(f"The model's audio encoder takes {samples / SAMPLE_RATE:g} s chunks (max_source_positions="
+                         f"{positions}) but its tekken.json counts audio tokens for {float(chunk):g} s chunks "
+                         "(audio.chunk_length_s): make them agree, or load the processor saved with this model.")
+    return {"pad_to_multiple_of": samples, "max_source_positions": frames}
+
 # %% ../nbs/35_inference.ipynb #b67e7d48
 def _batch_texts(processor, model, arrays: list[np.ndarray], *, model_id: str, lock: threading.Lock,
                  language: str | None, max_new_tokens: int) -> list[str]:
     "Texts of several clips from one `generate` call: prompts are left-padded, so each row's new tokens start together."
     import torch
     inputs = processor.apply_transcription_request(language=language, audio=arrays, format=["WAV"] * len(arrays),
-                                                   model_id=model_id, sampling_rate=SAMPLE_RATE)
+                                                   model_id=model_id, sampling_rate=SAMPLE_RATE,
+                                                   audio_kwargs=audio_chunk_kwargs(processor, model))
     inputs = inputs.to(model.device, dtype=model.dtype)
     with lock, torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
@@ -342,6 +364,7 @@ class Transcriber:
         self.base_revision = base_revision  # for a LoRA adapter from the Hub: the base model's commit it was merged into
         self.max_audio_seconds = max_audio_seconds
         self._lock = threading.Lock()
+        audio_chunk_kwargs(processor, model)  # a processor whose audio chunk disagrees with the encoder fails here
 
     def __repr__(self):
         rev = f"@{self.revision[:12]}" if self.revision else ""
@@ -386,7 +409,8 @@ class Transcriber:
         array, duration = load_audio(audio, max_seconds=self.max_audio_seconds)
         warnings = [] if np.any(array) else ["The audio is silent (all samples are zero)."]
         inputs = self.processor.apply_transcription_request(language=lang, audio=array, model_id=self.model_id,
-                                                            format="WAV", sampling_rate=SAMPLE_RATE)
+                                                            format="WAV", sampling_rate=SAMPLE_RATE,
+                                                            audio_kwargs=audio_chunk_kwargs(self.processor, self.model))
         inputs = inputs.to(self.model.device, dtype=self.model.dtype)  # casts the mel features only
         _, ids, probs, gen_seconds = _generate(self.model, inputs, max_new_tokens=int(max_new_tokens), timeout=timeout, lock=self._lock)
         specials = _special_ids(self.processor, self.model)

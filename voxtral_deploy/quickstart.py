@@ -4,7 +4,7 @@
 
 # %% ../nbs/56_quickstart.ipynb #58fdd868
 from __future__ import annotations
-import contextlib, os, signal, socket, sys, threading, time
+import contextlib, os, shutil, signal, socket, sys, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +13,11 @@ import huggingface_hub.constants as hf_constants
 from .core import ModelMetadata, SpaceBranding, ProgressCallback, PrintProgress, emit, redact, redact_obj, register_secret, atomic_write_text
 from .localhub import LocalHub
 from .pipeline import DeployConfig, DeploymentRecord, DeploymentRun, PipelineError
-from .testing import make_clip, make_tiny_voxtral, make_training_fixtures
+from .speech_fixture import copy_smoke_example, make_heldout_audiofolder, trained_tiny_voxtral
+from .testing import MissingProgramError, make_clip
 
 # %% auto #0
-__all__ = ['QuickstartResult', 'quickstart']
+__all__ = ['QUICKSTART_HELDOUT_PER_GROUP', 'QuickstartResult', 'quickstart']
 
 # %% ../nbs/56_quickstart.ipynb #54724d7e
 @dataclass
@@ -54,28 +55,36 @@ class QuickstartResult:
                       f"  smoke check: {self.transcription!r}\n  record:      {self.record.path}")
 
 # %% ../nbs/56_quickstart.ipynb #84836bef
-def _inputs(wd: Path, model_dir: str | os.PathLike | None, progress: ProgressCallback | None) -> tuple[Path, dict, Path]:
-    "(model folder, training fixtures or {}, examples folder) under `wd`, built when missing."
-    tiny = model_dir is None
-    if tiny:
-        model_dir = wd / "model"
-        if not (model_dir / "config.json").exists():
-            emit(progress, "pipeline", "info", f"building the tiny Voxtral in {model_dir}")
-            make_tiny_voxtral(model_dir, seed=0)
-    fx = make_training_fixtures(wd / "training") if tiny else {}
-    examples = wd / "examples"
-    if not (examples / "tone.wav").exists(): make_clip(examples / "tone.wav", seconds=2.0)
-    return Path(model_dir).expanduser().resolve(), fx, examples
+QUICKSTART_HELDOUT_PER_GROUP = 20  # held-out clips per group the quickstart evaluates (3 groups)
 
-def _config(model_dir: Path, fx: dict, examples: Path, endpoint: str, wd: Path) -> DeployConfig:
-    "The quickstart's deployment: the tiny model with a full card, or the given model as it is."
-    tiny = bool(fx)
+def _inputs(wd: Path, model_dir: str | os.PathLike | None, progress: ProgressCallback | None) -> tuple[Path, Path | None, Path]:
+    "(model folder, held-out eval set or None, examples folder) under `wd`, made when missing."
+    examples = wd / "examples"
+    if model_dir is not None:
+        if not (examples / "tone.wav").exists(): make_clip(examples / "tone.wav", seconds=2.0)
+        return Path(model_dir).expanduser().resolve(), None, examples
+    model_dir, src = wd / "model", trained_tiny_voxtral()
+    if not all((model_dir / f.name).exists() and (model_dir / f.name).stat().st_size == f.stat().st_size for f in src.iterdir()):
+        emit(progress, "pipeline", "info", f"copying the trained tiny Voxtral into {model_dir}")
+        shutil.copytree(src, model_dir, dirs_exist_ok=True)
+    if not (examples / "smoke.json").exists(): copy_smoke_example(examples)
+    heldout = wd / "tiny-voxtral-speech-heldout"  # the folder name is the dataset name on the card
+    if not (heldout / "metadata.jsonl").exists():
+        try: make_heldout_audiofolder(heldout, per_group=QUICKSTART_HELDOUT_PER_GROUP)
+        except MissingProgramError as e:
+            emit(progress, "pipeline", "info", f"{e} The card will show no measured WER.")
+            return model_dir.resolve(), None, examples
+    return model_dir.resolve(), heldout, examples
+
+def _config(model_dir: Path, heldout: Path | None, examples: Path, endpoint: str, wd: Path, tiny: bool = True) -> DeployConfig:
+    "The quickstart's deployment: the trained tiny model, evaluated on its held-out set, or the given model as it is."
     name = "voxtral-tiny" if tiny else (model_dir.name if model_dir.name != "model" else model_dir.parent.name)
-    meta = ModelMetadata(name="Voxtral tiny (quickstart)", languages=["fr"], base_model="mistralai/Voxtral-Mini-3B-2507",
-                         description="A tiny random-weight Voxtral, deployed by `voxtral-deploy quickstart` to a local hub.",
-                         datasets=["mozilla-foundation/common_voice_17_0"]) if tiny else ModelMetadata()
+    meta = ModelMetadata(name="Voxtral tiny speech (quickstart)", languages=["en"], license="apache-2.0",
+                         description="A tiny Voxtral (about 0.45 M parameters) trained by `scripts/train_tiny_voxtral.py` on "
+                                     "espeak-ng speech of a 40-word English vocabulary (digits, colours, a few nouns), "
+                                     "deployed by `voxtral-deploy quickstart` to a local hub.") if tiny else ModelMetadata()
     return DeployConfig(model_dir=str(model_dir), repo_id=name, endpoint=endpoint, metadata=meta,
-                        training_config=str(fx["training_config"]) if tiny else None, results=str(fx["trainer_state"]) if tiny else None,
+                        eval_dataset=str(heldout) if heldout else None, eval_compare_base=False,
                         branding=SpaceBranding(title="Voxtral quickstart demo"), examples_dir=str(examples),
                         record_dir=str(wd / "deployments"), timeout=300)
 
@@ -105,38 +114,40 @@ def _report(out, res: QuickstartResult) -> None:
     _print(out, "=" * 72)
 
 def _serve_until_interrupted(out, host: str | None) -> None:
-    "Block until Ctrl-C or SIGTERM; the caller's context then stops the app and the hub."
+    "Block until Ctrl-C, SIGTERM or SIGHUP; the caller's context then stops the app and the hub."
     _print(out, f"The demo is up: open {host} in a browser. Ctrl-C to stop.")
     def _interrupt(signum, frame): raise KeyboardInterrupt
-    old = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGHUP)} if main else {}
     try:
         while True: time.sleep(3600)
     except KeyboardInterrupt: _print(out, "stopping the demo and the local hub")
     finally:
-        if old is not None: signal.signal(signal.SIGTERM, old)
+        for s, h in old.items(): signal.signal(s, h)
 
 # %% ../nbs/56_quickstart.ipynb #906ec733
 def quickstart(
     workdir: str | os.PathLike | None = None,  # where the model, hub storage and records go; default ./demo-workdir
     *,
-    model_dir: str | os.PathLike | None = None,  # deploy this model instead of the tiny random one
+    model_dir: str | os.PathLike | None = None,  # deploy this model instead of the trained tiny one
     port: int | None = None,            # local hub port; None: the one saved in the workdir, else a free one
     exit_after_check: bool = False,     # return after the smoke check instead of serving until Ctrl-C
     progress: ProgressCallback | None = None,  # default: one printed line per step
     out=None,                           # where the report is printed (default stdout)
 ) -> QuickstartResult:
-    "Tiny Voxtral (or `model_dir`) -> local hub -> full pipeline -> live demo; serve until Ctrl-C unless `exit_after_check`."
+    "Trained tiny Voxtral (or `model_dir`) -> local hub -> full pipeline -> live demo; serve until Ctrl-C unless `exit_after_check`."
     t0, out = time.perf_counter(), out or sys.stdout
     os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
     hf_constants.HF_HUB_DISABLE_XET = True  # the local hub speaks classic LFS
     wd = Path(workdir or "demo-workdir").expanduser().resolve(); wd.mkdir(parents=True, exist_ok=True)
     progress = progress if progress is not None else PrintProgress(file=out)
-    model_dir, fx, examples = _inputs(wd, model_dir, progress)
+    tiny = model_dir is None
+    model_dir, heldout, examples = _inputs(wd, model_dir, progress)
     with contextlib.ExitStack() as stack:
         hub = stack.enter_context(LocalHub(wd / "hub", port=port or _saved_port(wd / ".hub-port")))
         atomic_write_text(wd / ".hub-port", f"{hub.port}\n")
         token = register_secret(hub.token)  # the write token the hub minted for user `local`
-        run = DeploymentRun(_config(model_dir, fx, examples, hub.endpoint, wd), token=token, progress=progress)
+        run = DeploymentRun(_config(model_dir, heldout, examples, hub.endpoint, wd, tiny), token=token, progress=progress)
         try: rec = run.run()
         except PipelineError as e:
             _print(out, redact(str(e)))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/44_space_smoke.ipynb #5aabb255
 from __future__ import annotations
-import json, os, re, threading, time
+import hashlib, json, os, re, threading, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -16,8 +16,8 @@ from .hubops import with_retries
 from .space_watch import space_host
 
 # %% auto #0
-__all__ = ['SMOKE_MAX_NEW_TOKENS', 'SmokeResult', 'compare_with_local', 'smoke_check', 'local_transcription', 'ReferenceRun',
-           'smoke_clip']
+__all__ = ['SMOKE_MAX_NEW_TOKENS', 'SmokeResult', 'compare_with_local', 'word_error_rate', 'transcript_expectation',
+           'check_transcript', 'smoke_check', 'local_transcription', 'ReferenceRun', 'smoke_clip']
 
 # %% ../nbs/44_space_smoke.ipynb #c45f57c6
 SMOKE_MAX_NEW_TOKENS = 64
@@ -33,6 +33,8 @@ class SmokeResult:
     expected: str | None = None     # the local transcription it was compared with (None: not compared)
     matched_local: bool | None = None  # True when compared and equal; None when not compared
     clip: str | None = None         # the clip's file name
+    expected_transcript: str | None = None  # what the model's smoke.json says the clip says (None: no smoke.json)
+    transcript_wer: float | None = None     # word error rate of `text` against it
     def to_dict(self) -> dict: return redact_obj(asdict(self))
 
 # %% ../nbs/44_space_smoke.ipynb #16665217
@@ -74,6 +76,37 @@ def _transcribe_once(client, target: str, clip: Path, max_new_tokens: int, deadl
         try: client.close()
         except Exception: pass  # closing a client whose connection is gone is not an error worth reporting
 
+# %% ../nbs/44_space_smoke.ipynb #03f67d28
+def _words(text: str) -> list[str]: return re.sub(r"[^\w\s']", " ", str(text or "").lower()).split()
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    "Word edits (substitutions, insertions, deletions) over reference words, on lowercased text without punctuation."
+    r, h = _words(reference), _words(hypothesis)
+    d = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(h) + 1): prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
+    return d[len(h)] / max(1, len(r))
+
+def transcript_expectation(clip: str | os.PathLike) -> dict | None:
+    "`{text, max_wer}` from the smoke.json beside `clip` when it names this clip's sha256; else None."
+    clip = Path(clip); f = clip.with_name("smoke.json")
+    try: doc = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+    except (OSError, ValueError): doc = None
+    if not isinstance(doc, dict) or not doc.get("expected_transcript"): return None
+    if (doc.get("clip") or {}).get("sha256") != hashlib.sha256(clip.read_bytes()).hexdigest(): return None
+    return {"text": str(doc["expected_transcript"]), "max_wer": float(doc.get("max_wer", 0.0))}
+
+def check_transcript(res: SmokeResult, want: dict | None, space_id: str | None = None) -> SmokeResult:
+    "Record the WER of the Space's text against `want`; `SmokeCheckError` when it is above `want['max_wer']`."
+    if want is None: return res
+    res.expected_transcript, res.transcript_wer = want["text"], round(word_error_rate(want["text"], res.text), 4)
+    if res.transcript_wer > want["max_wer"]:
+        raise SmokeCheckError(f"The Space transcribed {res.clip} as {res.text[:120]!r}, but the model's smoke.json expects "
+                              f"{want['text']!r} (WER {res.transcript_wer:.0%}, at most {want['max_wer']:.0%} allowed): the "
+                              "model or its audio preprocessing is broken.", stage="RUNNING", space_id=space_id)
+    return res
+
 # %% ../nbs/44_space_smoke.ipynb #aecf5e3f
 def smoke_check(
     space_host_or_id: str,                  # the app's URL ("http://127.0.0.1:7861", "https://x.hf.space") or a Space id
@@ -103,6 +136,7 @@ def smoke_check(
         raise SmokeCheckError(f"The Space serves a different model than the one published: it loaded commit {served}, "
                               f"not {model_revision}. Check MODEL_REVISION in the Space variables.", stage="RUNNING",
                               space_id=space_id)
+    check_transcript(res, transcript_expectation(clip), space_id)
     if expected is not None: compare_with_local(res, expected, space_id)
     return res
 
@@ -119,8 +153,11 @@ def local_transcription(
 ):
     "Transcribe `clip` here with the published model at `revision` (a `Transcription`), for the smoke comparison."
     from voxtral_deploy.inference import Transcriber
+    from voxtral_deploy.realtime import RealtimeTranscriber, is_realtime
     folder = with_retries(api.snapshot_download, model_id, revision=revision, what=f"download {model_id} for the local check")
-    return Transcriber.from_pretrained(folder, subfolder=subfolder, device="cpu", endpoint=api.endpoint, token=api.token,
+    model_dir = Path(folder) / (subfolder or "")
+    kind = RealtimeTranscriber if (model_dir / "config.json").is_file() and is_realtime(model_dir) else Transcriber  # Realtime: offline
+    return kind.from_pretrained(folder, subfolder=subfolder, device="cpu", endpoint=api.endpoint, token=api.token,
                                        base_revision=base_revision).transcribe(
         str(clip), language=None, max_new_tokens=int(max_new_tokens))
 
