@@ -23,6 +23,9 @@ def test_wheel_carries_templates_notebook_and_entry_point(wheel):
     for f in ("app.py", "requirements.txt", "README.md"):
         assert f"voxtral_deploy/templates/spaces/demo_voxtral/{f}" in names
     assert "voxtral_deploy/notebooks/deploy.ipynb" in names
+    # the trained tiny model the quickstart and `make demo` use by default ships in the wheel
+    assert {"voxtral_deploy/assets/tiny-voxtral-speech/model/model.safetensors",
+            "voxtral_deploy/assets/tiny-voxtral-speech/smoke.json"} <= names
     assert not any("__pycache__" in n for n in names)
     ep = next(n for n in names if n.endswith("entry_points.txt"))
     assert "voxtral-deploy = voxtral_deploy.cli:main" in zipfile.ZipFile(wheel).read(ep).decode()
