@@ -5,7 +5,7 @@
 # %% ../../nbs/11c_localhub_pages.ipynb #e371b0e1
 from __future__ import annotations
 import html, json, urllib.parse
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 
 import markdown
 import yaml
@@ -93,7 +93,7 @@ COOKIE = "localhub_token"
 def _cookie_token(h) -> str | None:
     c = SimpleCookie()
     try: c.load(h.headers.get("Cookie") or "")
-    except Exception: return None  # a malformed Cookie header is no cookie
+    except CookieError: return None  # a malformed Cookie header is no cookie
     return c[COOKIE].value if COOKIE in c else None
 
 def caller(h, tokens: dict):  # the request handler and the hub's {token: TokenInfo}
