@@ -26,8 +26,6 @@ def main(argv: list[str] | None = None  # the arguments (default: `sys.argv[1:]`
     serve_forever(a.root, host=a.host, port=a.port, tokens=a.tokens, print_json=a.json, space_install=a.space_install,
                   on_ready=lambda hub: print(connection_help(hub), file=sys.stderr, flush=True))
 
-if __name__ == "__main__" and "__file__" in globals(): main()
-
 # %% ../../nbs/14a_localhub_main.ipynb #fd09bf4a
 def connection_help(hub) -> str:  # a started `LocalHub`
     "How to point the other commands at a running local hub: its endpoint and its token file."
@@ -37,3 +35,6 @@ def connection_help(hub) -> str:  # a started `LocalHub`
             f"token: {tok}\n"
             f"point the other commands at it: voxtral-deploy <command> --endpoint {hub.endpoint}" + (f" --token-file {tf}" if tf else "") + "\n"
             f"huggingface_hub and the hf CLI: export HF_ENDPOINT={hub.endpoint} HF_HUB_DISABLE_XET=1 HF_TOKEN=<a token from that file>")
+
+# %% ../../nbs/14a_localhub_main.ipynb #68ca0bde
+if __name__ == "__main__" and "__file__" in globals(): main()
