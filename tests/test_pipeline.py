@@ -305,6 +305,15 @@ def test_quickstart_with_a_given_model(tmp_path, tiny_model_dir):
     assert "training_results.json" not in res.record.model["files_uploaded"]
 
 
+# --- evaluation as a pipeline step -------------------------------------------------------------------------------
+
+EVAL_TEXTS = ("one two", "three", "four five six")
+
+
+def _audiofolder(root: Path, texts=EVAL_TEXTS) -> Path:
+    return make_eval_audiofolder(root, texts)
+
+
 @pytest.mark.slow
 def test_deploy_with_eval_dataset_publishes_measured_wer(config, api, tmp_path):
     "Model only (no Space): evaluated before the card, the commit carries eval_results.json and a card whose model-index has the WER."
