@@ -4,10 +4,10 @@
 
 # %% ../nbs/35_inference.ipynb #b888a9b9
 from __future__ import annotations
-import io, os, re, shutil, subprocess, threading, time
+import io, os, queue, re, shutil, subprocess, threading, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -23,8 +23,8 @@ except ImportError:  # standalone copy inside a Space
             super().__init__(f"{feature} needs `{package}`, which is not installed. Install it with: pip install {package}")
 
 # %% auto #0
-__all__ = ['LANGUAGES', 'SAMPLE_RATE', 'MAX_AUDIO_SECONDS', 'normalize_language', 'load_audio', 'Transcription',
-           'audio_chunk_kwargs', 'Transcriber']
+__all__ = ['LANGUAGES', 'SAMPLE_RATE', 'MAX_AUDIO_SECONDS', 'normalize_language', 'load_audio', 'Transcription', 'token_texts',
+           'special_ids', 'split_language', 'cut_short', 'queued_updates', 'audio_chunk_kwargs', 'Transcriber']
 
 # %% ../nbs/35_inference.ipynb #19b3ba12
 LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish", "fr": "French", "pt": "Portuguese",
@@ -286,7 +286,7 @@ def _generate(model, inputs, *, max_new_tokens: int, timeout: float | None, lock
 # %% ../nbs/35_inference.ipynb #593f6dad
 _LANG_PREFIX = re.compile(r"^\s*lang:([a-z]{2,3})\s*", re.I)
 
-def _token_texts(tokenizer, ids: list[int]) -> list[str]:
+def token_texts(tokenizer, ids: list[int]) -> list[str]:
     "The text each token adds to the decoded string (partial UTF-8 characters add '' until complete)."
     out, prev = [], ""
     for i in range(len(ids)):
@@ -299,13 +299,14 @@ def _token_texts(tokenizer, ids: list[int]) -> list[str]:
         prev = cur
     return out
 
-def _special_ids(processor, model) -> set[int]:
+def special_ids(processor, model) -> set[int]:
+    "Token ids never shown as text: the tokenizer's special tokens and the model's end-of-sequence ids."
     specials = set(getattr(processor.tokenizer, "all_special_ids", []) or [])
     eos = model.generation_config.eos_token_id
     return specials | set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
 
 # %% ../nbs/35_inference.ipynb #2bf4266d
-def _split_language(text: str, pairs: list[tuple[str, float]]) -> tuple[str, list[tuple[str, float]], str | None]:
+def split_language(text: str, pairs: list[tuple[str, float]]) -> tuple[str, list[tuple[str, float]], str | None]:
     "The text and token pairs without a leading `lang:xx`, and the language it named."
     m = _LANG_PREFIX.match(text)
     if not m: return text, pairs, None
@@ -314,13 +315,23 @@ def _split_language(text: str, pairs: list[tuple[str, float]]) -> tuple[str, lis
     return text[cut:], pairs[n:], m.group(1).lower()
 
 # %% ../nbs/35_inference.ipynb #e0d6e66c
-def _cut_short(ids: list[int], specials: set[int], max_new_tokens: int, timeout: float | None, gen_seconds: float) -> list[str]:
+def cut_short(ids: list[int], specials: set[int], max_new_tokens: int, timeout: float | None, gen_seconds: float) -> list[str]:
+    "The warning a result carries when generation stopped at the time limit or at `max_new_tokens` (else none)."
     stopped_early = ids and ids[-1] not in specials and len(ids) < max_new_tokens
     if timeout is not None and stopped_early and gen_seconds >= float(timeout):
         return [f"Generation stopped after the {float(timeout):g} s time limit: the text may be cut short."]
     if len(ids) >= max_new_tokens and ids[-1] not in specials:
         return [f"Generation reached max_new_tokens={max_new_tokens}: the text may be cut short."]
     return []
+
+# %% ../nbs/35_inference.ipynb #63137ef7
+def queued_updates(q: queue.Queue) -> Iterator[str | Transcription]:
+    "Read a live transcription's queue: each text so far (a `str`), then the final `Transcription`; raises an exception put there."
+    while True:
+        item = q.get()
+        if isinstance(item, BaseException): raise item
+        yield item
+        if isinstance(item, Transcription): return
 
 # %% ../nbs/35_inference.ipynb #1998ddbd
 def audio_chunk_kwargs(processor, model) -> dict:
@@ -350,9 +361,9 @@ def _batch_texts(processor, model, arrays: list[np.ndarray], *, model_id: str, l
     inputs = inputs.to(model.device, dtype=model.dtype)
     with lock, torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
-    specials = _special_ids(processor, model)
+    specials = special_ids(processor, model)
     rows = [[int(t) for t in row if int(t) not in specials] for row in out[:, inputs["input_ids"].shape[1]:]]
-    return [_split_language(processor.tokenizer.decode(r, skip_special_tokens=True), [])[0].strip() for r in rows]
+    return [split_language(processor.tokenizer.decode(r, skip_special_tokens=True), [])[0].strip() for r in rows]
 
 # %% ../nbs/35_inference.ipynb #25bc7029
 class Transcriber:
@@ -413,12 +424,12 @@ class Transcriber:
                                                             audio_kwargs=audio_chunk_kwargs(self.processor, self.model))
         inputs = inputs.to(self.model.device, dtype=self.model.dtype)  # casts the mel features only
         _, ids, probs, gen_seconds = _generate(self.model, inputs, max_new_tokens=int(max_new_tokens), timeout=timeout, lock=self._lock)
-        specials = _special_ids(self.processor, self.model)
+        specials = special_ids(self.processor, self.model)
         keep = [i for i, t in enumerate(ids) if t not in specials]
-        pieces = _token_texts(self.processor.tokenizer, [ids[i] for i in keep])
+        pieces = token_texts(self.processor.tokenizer, [ids[i] for i in keep])
         text = self.processor.tokenizer.decode([ids[i] for i in keep], skip_special_tokens=True)
-        text, pairs, detected = _split_language(text, [(p, float(probs[i])) for p, i in zip(pieces, keep)])
-        warnings += _cut_short(ids, specials, int(max_new_tokens), timeout, gen_seconds)
+        text, pairs, detected = split_language(text, [(p, float(probs[i])) for p, i in zip(pieces, keep)])
+        warnings += cut_short(ids, specials, int(max_new_tokens), timeout, gen_seconds)
         conf = float(np.mean([p for _, p in pairs])) if pairs else 0.0
         return Transcription(text=text.strip(), language=lang or detected, duration=duration,
                              seconds=time.perf_counter() - start, num_tokens=len(pairs), confidence=conf,

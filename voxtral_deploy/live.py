@@ -11,13 +11,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 if __package__:  # inside the installed package
-    from .inference import (SAMPLE_RATE, AudioInputError, Transcription, _cut_short, _special_ids, _split_language,
-                            _token_texts, load_audio, normalize_language)
+    from .inference import (SAMPLE_RATE, AudioInputError, Transcription, cut_short, special_ids, split_language,
+                            token_texts, load_audio, normalize_language, queued_updates)
 else:  # a standalone copy next to inference.py in a Space (or a notebook)
-    try: from inference import (SAMPLE_RATE, AudioInputError, Transcription, _cut_short, _special_ids, _split_language,
-                                _token_texts, load_audio, normalize_language)
-    except ImportError: from voxtral_deploy.inference import (SAMPLE_RATE, AudioInputError, Transcription, _cut_short, _special_ids,
-                                                              _split_language, _token_texts, load_audio, normalize_language)
+    try: from inference import (SAMPLE_RATE, AudioInputError, Transcription, cut_short, special_ids, split_language,
+                                token_texts, load_audio, normalize_language, queued_updates)
+    except ImportError: from voxtral_deploy.inference import (SAMPLE_RATE, AudioInputError, Transcription, cut_short, special_ids,
+                                                              split_language, token_texts, load_audio, normalize_language, queued_updates)
 
 # %% auto #0
 __all__ = ['LiveRequest', 'prepare_request', 'transcribe_together', 'stream_transcription', 'BusyError', 'RequestBatcher']
@@ -36,11 +36,7 @@ class LiveRequest:
 
     def updates(self) -> Iterator[str | Transcription]:
         "The text so far after each new token (a `str`), then the final `Transcription`; raises what the model raised."
-        while True:
-            item = self.queue.get()
-            if isinstance(item, BaseException): raise item
-            yield item
-            if isinstance(item, Transcription): return
+        return queued_updates(self.queue)
 
     def result(self) -> Transcription:
         "Wait for the final `Transcription`."
@@ -70,7 +66,7 @@ def _visible_text(tokenizer, ids: list[int]) -> str:
     "The text a viewer should see for the tokens so far: no special tokens, no (partial) language prefix."
     text = tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd")
     if _PARTIAL_LANG.fullmatch(text): return ""
-    return _split_language(text, [])[0].strip()
+    return split_language(text, [])[0].strip()
 
 # %% ../nbs/37_live.ipynb #9955f854
 class _RowStreamer:
@@ -107,11 +103,11 @@ def _finish(transcriber, req: LiveRequest, ids: list[int], probs: list[float], s
     "The `Transcription` of one row, built as `Transcriber.transcribe` builds it."
     tok = transcriber.processor.tokenizer
     keep = [i for i, t in enumerate(ids) if t not in specials]
-    pieces = _token_texts(tok, [ids[i] for i in keep])
+    pieces = token_texts(tok, [ids[i] for i in keep])
     text = tok.decode([ids[i] for i in keep], skip_special_tokens=True)
-    text, pairs, detected = _split_language(text, [(p, float(probs[i])) for p, i in zip(pieces, keep)])
+    text, pairs, detected = split_language(text, [(p, float(probs[i])) for p, i in zip(pieces, keep)])
     warnings = [] if np.any(req.array) else ["The audio is silent (all samples are zero)."]
-    warnings += _cut_short(ids, specials, req.max_new_tokens, req.timeout, gen_seconds)
+    warnings += cut_short(ids, specials, req.max_new_tokens, req.timeout, gen_seconds)
     conf = float(np.mean([p for _, p in pairs])) if pairs else 0.0
     return Transcription(text=text.strip(), language=req.language or detected, duration=req.duration,
                          seconds=time.perf_counter() - req.started, num_tokens=len(pairs), confidence=conf,
@@ -144,7 +140,7 @@ def transcribe_together(
     "Transcribe the requests in one `generate` call, streaming each one's text to its queue; each gets the result it gets alone."
     if not requests: return []
     if len({r.language for r in requests}) > 1: raise ValueError("Requests of one generate call must share a language: group them first.")
-    specials = _special_ids(transcriber.processor, transcriber.model)
+    specials = special_ids(transcriber.processor, transcriber.model)
     eos = transcriber.model.generation_config.eos_token_id
     eos = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
     try:

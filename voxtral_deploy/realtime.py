@@ -11,13 +11,13 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 if __package__:  # inside the installed package
-    from .inference import (SAMPLE_RATE, Transcription, _model_folder, _resolve_device, _resolve_dtype, _special_ids,
-                            _token_texts, load_audio)
+    from .inference import (SAMPLE_RATE, Transcription, _model_folder, _resolve_device, _resolve_dtype, special_ids,
+                            token_texts, load_audio, queued_updates)
 else:  # a standalone copy next to inference.py in a Space (or a notebook)
-    try: from inference import (SAMPLE_RATE, Transcription, _model_folder, _resolve_device, _resolve_dtype, _special_ids,
-                                _token_texts, load_audio)
+    try: from inference import (SAMPLE_RATE, Transcription, _model_folder, _resolve_device, _resolve_dtype, special_ids,
+                                token_texts, load_audio, queued_updates)
     except ImportError: from voxtral_deploy.inference import (SAMPLE_RATE, Transcription, _model_folder, _resolve_device,
-                                                              _resolve_dtype, _special_ids, _token_texts, load_audio)
+                                                              _resolve_dtype, special_ids, token_texts, load_audio, queued_updates)
 
 # %% auto #0
 __all__ = ['REALTIME_MODEL_TYPE', 'REALTIME_ARCHITECTURE', 'is_realtime', 'RealtimeSession', 'RealtimeTranscriber']
@@ -113,7 +113,7 @@ def _run(self: RealtimeSession):
     try:
         first_audio = self._window(0, p.num_samples_first_audio_chunk)
         first = p(first_audio, is_streaming=True, is_first_audio_chunk=True, return_tensors="pt").to(tr.model.device, dtype=tr.model.dtype)
-        specials = _special_ids(p, tr.model)
+        specials = special_ids(p, tr.model)
         with tr._lock, torch.inference_mode():
             out = tr.model.generate(input_ids=first.input_ids, input_features=self._features(first), num_delay_tokens=first.num_delay_tokens,
                                     streamer=_TextStreamer(p.tokenizer, specials, self.queue), do_sample=False, output_scores=True,
@@ -124,11 +124,7 @@ def _run(self: RealtimeSession):
 
 def _updates(self: RealtimeSession) -> Iterator[str | Transcription]:
     "The text so far after each new word piece (a `str`), then the final `Transcription`; raises what the model raised."
-    while True:
-        item = self.queue.get()
-        if isinstance(item, BaseException): raise item
-        yield item
-        if isinstance(item, Transcription): return
+    return queued_updates(self.queue)
 
 def _result(self: RealtimeSession) -> Transcription:
     "Close the session and wait for the final `Transcription`."
@@ -165,11 +161,11 @@ class RealtimeTranscriber:
 # %% ../nbs/37a_realtime.ipynb #ebcb716a
 def _rt_result(self: RealtimeTranscriber, out, prompt_len: int, audio: np.ndarray, started: float) -> Transcription:
     "The `Transcription` of one generate output (offline or streamed)."
-    specials = _special_ids(self.processor, self.model)
+    specials = special_ids(self.processor, self.model)
     ids = [int(t) for t in out.sequences[0, prompt_len:]]
     probs = [float(s[0].float().softmax(-1)[t]) for s, t in zip(out.scores, ids)]
     keep = [i for i, t in enumerate(ids) if t not in specials]
-    pieces = _token_texts(self.processor.tokenizer, [ids[i] for i in keep])
+    pieces = token_texts(self.processor.tokenizer, [ids[i] for i in keep])
     pairs = [(pc, probs[i]) for pc, i in zip(pieces, keep)]
     text = self.processor.tokenizer.decode([ids[i] for i in keep], skip_special_tokens=True)
     return Transcription(text=text.strip(), language=None, duration=audio.size / SAMPLE_RATE, seconds=time.perf_counter() - started,
