@@ -95,7 +95,8 @@ def main():
     ap.add_argument("--batch-reps", type=int, default=1, help="serial/parallel pairs (alternating order); the median ratio is reported")
     ap.add_argument("--no-flow", action="store_true", help="skip counting the repeated work of one deploy")
     args = ap.parse_args()
-    from voxtral_deploy.testing import make_tiny_voxtral, make_training_fixtures
+    from voxtral_deploy.testing import make_tiny_voxtral
+    from voxtral_deploy.testing_training import make_training_fixtures
     print(f"machine: {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as d:
         d = Path(d)

@@ -47,7 +47,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def training_fixtures(tmp_path_factory) -> dict:
     "A training config and results shaped like a real Trainer run (paths in a dict)."
-    from voxtral_deploy.testing import make_training_fixtures
+    from voxtral_deploy.testing_training import make_training_fixtures
     return make_training_fixtures(tmp_path_factory.mktemp("training"))
 
 

@@ -15,9 +15,9 @@ from .core import InvalidInputError, MissingExtraError, VoxtralDeployError, atom
 # %% auto #0
 __all__ = ['NUM_SPECIAL_TOKENS', 'TINY_VOCAB_SIZE', 'AUDIO_TOKEN_ID', 'TINY_AUDIO_CONFIG', 'TINY_TEXT_CONFIG',
            'QUANTIZABLE_AUDIO_CONFIG', 'QUANTIZABLE_TEXT_CONFIG', 'TRAINING_CONFIG', 'tiny_tekken', 'make_tiny_voxtral',
-           'MissingProgramError', 'make_clip', 'make_training_fixtures', 'make_eval_audiofolder', 'audiofolder_parquet',
-           'find_secrets', 'assert_no_secrets', 'demo_app_env', 'ServerStartError', 'wait_for_url', 'RunningApp',
-           'start_demo_app', 'make_fake_voxtral_folder', 'write_safetensors_stub', 'free_port']
+           'MissingProgramError', 'make_clip', 'make_eval_audiofolder', 'audiofolder_parquet', 'find_secrets',
+           'assert_no_secrets', 'demo_app_env', 'ServerStartError', 'wait_for_url', 'RunningApp', 'start_demo_app',
+           'make_fake_voxtral_folder', 'write_safetensors_stub', 'free_port']
 
 # %% ../nbs/08_testing.ipynb #dc1f74a8
 _TEKKEN_PATTERN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?"
@@ -162,68 +162,7 @@ TRAINING_CONFIG = {
     "dataset_config_name": "fr",
     "language": "fr",
     "task": "transcribe",
-    "output_dir": "./voxtral-mini-fr",
-    "num_train_epochs": 3,
-    "max_steps": 600,
-    "per_device_train_batch_size": 8,
-    "per_device_eval_batch_size": 8,
-    "gradient_accumulation_steps": 2,
-    "learning_rate": 1e-4,
-    "lr_scheduler_type": "linear",
-    "warmup_steps": 50,
-    "weight_decay": 0.01,
-    "bf16": True,
-    "gradient_checkpointing": True,
-    "eval_strategy": "steps",
-    "eval_steps": 200,
-    "logging_steps": 50,
-    "save_steps": 200,
-    "metric_for_best_model": "wer",
-    "greater_is_better": False,
-    "seed": 42,
-    "lora": {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
-             "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
 }
-
-# %% ../nbs/08_testing.ipynb #7e8e6de1
-def _trainer_state() -> dict:
-    log, steps = [], 600
-    for step in range(50, steps + 1, 50):
-        epoch = round(3 * step / steps, 4)
-        log.append({"epoch": epoch, "grad_norm": round(2.5 * math.exp(-step / 300) + 0.3, 4),
-                    "learning_rate": round(1e-4 * (1 - max(0, step - 50) / (steps - 50)), 8),
-                    "loss": round(0.35 + 1.9 * math.exp(-step / 150), 4), "step": step})
-        if step % 200 == 0:
-            wer = {200: 18.42, 400: 13.87, 600: 12.31}[step]
-            log.append({"epoch": epoch, "eval_loss": round(0.4 + 0.6 * math.exp(-step / 200), 4), "eval_wer": wer,
-                        "eval_cer": round(wer * 0.38, 2), "eval_runtime": 41.7, "eval_samples_per_second": 38.4,
-                        "eval_steps_per_second": 4.8, "step": step})
-    log.append({"epoch": 3.0, "step": steps, "total_flos": 1.2e17, "train_loss": 0.6123, "train_runtime": 5412.3,
-                "train_samples_per_second": 2.66, "train_steps_per_second": 0.111})
-    return {"best_global_step": 600, "best_metric": 12.31, "best_model_checkpoint": "./voxtral-mini-fr/checkpoint-600",
-            "epoch": 3.0, "eval_steps": 200, "global_step": steps, "is_hyper_param_search": False,
-            "is_local_process_zero": True, "is_world_process_zero": True, "log_history": log, "logging_steps": 50,
-            "max_steps": steps, "num_input_tokens_seen": 0, "num_train_epochs": 3, "save_steps": 200,
-            "stateful_callbacks": {}, "total_flos": 1.2e17, "train_batch_size": 8, "trial_name": None, "trial_params": None}
-
-def make_training_fixtures(
-    dir: str | os.PathLike,  # folder to write into (created)
-) -> dict:
-    "Write a training config (JSON + YAML) and Trainer-shaped results; return their paths by name."
-    import yaml
-    dir = Path(dir); dir.mkdir(parents=True, exist_ok=True)
-    final_eval = {"epoch": 3.0, "eval_cer": 4.68, "eval_loss": 0.4301, "eval_runtime": 41.7,
-                  "eval_samples": 1600, "eval_samples_per_second": 38.4, "eval_steps_per_second": 4.8, "eval_wer": 12.31}
-    train = {"epoch": 3.0, "total_flos": 1.2e17, "train_loss": 0.6123, "train_runtime": 5412.3, "train_samples": 14400,
-             "train_samples_per_second": 2.66, "train_steps_per_second": 0.111}
-    files = {"training_config": ("training_config.json", json.dumps(TRAINING_CONFIG, indent=2)),
-             "training_config_yaml": ("training_config.yaml", yaml.safe_dump(TRAINING_CONFIG, sort_keys=False)),
-             "trainer_state": ("trainer_state.json", json.dumps(_trainer_state(), indent=2)),
-             "all_results": ("all_results.json", json.dumps({**final_eval, **train}, indent=4, sort_keys=True)),
-             "eval_results": ("eval_results.json", json.dumps(final_eval, indent=4, sort_keys=True))}
-    out = {key: atomic_write_text(dir / name, text) for key, (name, text) in files.items()}
-    out["dir"] = dir
-    return out
 
 # %% ../nbs/08_testing.ipynb #a06e932a
 def make_eval_audiofolder(

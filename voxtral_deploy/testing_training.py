@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .testing import make_tiny_voxtral
+from .core import atomic_write_text
+from .testing import TRAINING_CONFIG, make_tiny_voxtral
 
 # %% auto #0
-__all__ = ['WORDS', 'TrainingRun', 'train_tiny_voxtral']
+__all__ = ['WORDS', 'TrainingRun', 'train_tiny_voxtral', 'make_training_fixtures']
 
 # %% ../nbs/09_training_fixtures.ipynb #70c51647
 WORDS = ["yes", "no", "up", "down", "left", "right", "stop", "go"]
@@ -41,7 +42,7 @@ def _collate(batch: list[dict]) -> dict:
 
 # %% ../nbs/09_training_fixtures.ipynb #c259f258
 def _wer_metric(tokenizer):
-    "`compute_metrics` and `preprocess_logits_for_metrics` for a Trainer: WER (percent) of the argmax predictions."
+    "`compute_metrics` and `preprocess_logits_for_metrics` for a Trainer: WER and CER (percent) of the argmax predictions."
     import jiwer
     def argmax(logits, labels): return logits.argmax(-1)
     def decode(row): return tokenizer.decode([int(t) for t in row], skip_special_tokens=True).strip() or "<empty>"
@@ -49,7 +50,7 @@ def _wer_metric(tokenizer):
         preds, labels = pred.predictions[:, :-1], pred.label_ids[:, 1:]  # the logit at t predicts the token at t+1
         keep = labels != -100
         hyp = [decode(p[k]) for p, k in zip(preds, keep)]; ref = [decode(l[k]) for l, k in zip(labels, keep)]
-        return {"wer": 100 * jiwer.wer(ref, hyp)}
+        return {"wer": 100 * jiwer.wer(ref, hyp), "cer": 100 * jiwer.cer(ref, hyp)}
     return compute, argmax
 
 # %% ../nbs/09_training_fixtures.ipynb #d2607bf2
@@ -95,7 +96,8 @@ def train_tiny_voxtral(
     base_dir: str | os.PathLike | None = None,  # the base model folder (default: a tiny Voxtral made in `output_dir`/../<name>-base)
     max_steps: int = 6,             # optimizer steps in all
     save_steps: int = 2,            # a checkpoint (and an evaluation) every this many steps
-    wer: bool = True,               # also log a WER at each evaluation
+    wer: bool = True,               # also log a WER and a CER at each evaluation
+    save_metrics: bool = False,     # also save results and state as transformers' example scripts do (see below)
     lora_r: int = 4,                # LoRA rank
     seed: int = 0,
 ) -> TrainingRun:
@@ -110,9 +112,35 @@ def train_tiny_voxtral(
     trainer = Trainer(model=model, args=_training_args(out, max_steps, save_steps, seed), train_dataset=rows,
                       eval_dataset=rows[:4], data_collator=_collate, compute_metrics=compute, preprocess_logits_for_metrics=argmax)
     trainer.remove_callback(PrinterCallback)  # the metrics go to trainer_state.json and runs/, not stdout
-    trainer.train()
+    result = trainer.train()
     trainer.save_model()
     processor.save_pretrained(out)
+    if save_metrics:  # what run_speech_recognition_seq2seq.py and its siblings do once training ends
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+        trainer.save_metrics("eval", trainer.evaluate())
     cks = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     best = json.loads(cks[-1].joinpath("trainer_state.json").read_text()).get("best_model_checkpoint")
     return TrainingRun(out, base, lora, cks, Path(best) if best else None)
+
+# %% ../nbs/09_training_fixtures.ipynb #30718474
+_CONFIG_ARGS = ("max_steps", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "eval_strategy", "eval_steps",
+                "logging_steps", "save_steps", "metric_for_best_model", "greater_is_better", "seed")
+
+def make_training_fixtures(
+    dir: str | os.PathLike,  # the run's output_dir (created); its tiny base model goes beside it
+    *,
+    seed: int = 0,
+) -> dict:
+    """A real `Trainer` run on the tiny Voxtral, saved as the example scripts save one, and its configuration (JSON +
+    YAML); the paths by name: training_config(_yaml), trainer_state, all_results, eval_results, dir, and the `run`."""
+    import yaml
+    dir = Path(dir)
+    run = train_tiny_voxtral(dir, save_metrics=True, seed=seed)
+    args = _training_args(dir, 6, 2, seed).to_dict()
+    config = {**TRAINING_CONFIG, "output_dir": str(dir), **{k: args[k] for k in _CONFIG_ARGS}}
+    out = {"training_config": atomic_write_text(dir / "training_config.json", json.dumps(config, indent=2)),
+           "training_config_yaml": atomic_write_text(dir / "training_config.yaml", yaml.safe_dump(config, sort_keys=False))}
+    out |= {k: dir / f"{k}.json" for k in ("trainer_state", "all_results", "eval_results")}
+    return out | {"dir": dir, "run": run}
