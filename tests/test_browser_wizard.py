@@ -124,6 +124,7 @@ def test_wizard_in_a_browser_default_state_then_deploy(browser, voila_wizard, hu
         text = page_text(browser)
         for section in ("1. Model folder", "2. Identity", "3. Metadata", "8. Deploy"):
             assert section in text
+        ARTIFACTS.mkdir(exist_ok=True); screenshot(browser, ARTIFACTS / "wizard-default.png")  # for a person to look at
         # -- 1. the model folder, inspected
         _type(browser, "Model folder", str(tiny_model_dir))
         click_button(browser, "Inspect")
@@ -165,13 +166,16 @@ def test_wizard_in_a_browser_default_state_then_deploy(browser, voila_wizard, hu
         model_url, space_url = f"{hub.endpoint}/alice/voxtral-browser", f"{hub.endpoint}/spaces/alice/voxtral-browser-demo"
         assert model_url in hrefs and space_url in hrefs, hrefs
         assert ALICE_WRITE not in page_text(browser)
+        screenshot(browser, ARTIFACTS / "wizard-deployed.png")
         # -- the links open as pages: the model's card title, the Space's stage, the app itself
         app = [h for h in hrefs if h not in (model_url, space_url)]
         browser.get(model_url)
         assert "Voxtral Browser" in wait_for_element(browser, ".card article h1").text
         assert "model.safetensors" in page_text(browser)
+        screenshot(browser, ARTIFACTS / "hub-model-page.png")
         browser.get(space_url)
         assert wait_for_element(browser, "#space-stage").text == "RUNNING"
+        screenshot(browser, ARTIFACTS / "hub-space-page.png")
         assert "app.py" in page_text(browser)
         for h in app:
             browser.get(h)
