@@ -11,12 +11,12 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 if __package__:  # inside the installed package
-    from .inference import (SAMPLE_RATE, AudioInputError, Transcription, cut_short, special_ids, split_language,
+    from .inference import (SAMPLE_RATE, AudioInputError, Transcription, audio_chunk_kwargs, cut_short, special_ids, split_language,
                             token_texts, load_audio, normalize_language, queued_updates)
 else:  # a standalone copy next to inference.py in a Space (or a notebook)
-    try: from inference import (SAMPLE_RATE, AudioInputError, Transcription, cut_short, special_ids, split_language,
+    try: from inference import (SAMPLE_RATE, AudioInputError, Transcription, audio_chunk_kwargs, cut_short, special_ids, split_language,
                                 token_texts, load_audio, normalize_language, queued_updates)
-    except ImportError: from voxtral_deploy.inference import (SAMPLE_RATE, AudioInputError, Transcription, cut_short, special_ids,
+    except ImportError: from voxtral_deploy.inference import (SAMPLE_RATE, AudioInputError, Transcription, audio_chunk_kwargs, cut_short, special_ids,
                                                               split_language, token_texts, load_audio, normalize_language, queued_updates)
 
 # %% auto #0
@@ -31,6 +31,7 @@ class LiveRequest:
     language: str | None = None       # language code asked for; None detects it
     max_new_tokens: int = 256         # upper bound on generated tokens
     timeout: float | None = None      # wall-clock limit on generation, in seconds
+    stream_interval: float = 0.0      # seconds between text updates on the queue (0: after every token)
     started: float = field(default_factory=time.perf_counter)  # when the request came in
     queue: queue.Queue = field(default_factory=queue.Queue, repr=False)  # str updates, then a Transcription or an exception
 
@@ -51,13 +52,15 @@ def prepare_request(
     max_new_tokens: int = 256,      # upper bound on generated tokens
     timeout: float | None = None,   # wall-clock limit on generation, in seconds
     max_seconds: float | None = None,  # longest accepted audio (None: env `MAX_AUDIO_SECONDS`)
+    stream_interval: float = 0.0,   # seconds between text updates (0: after every token; the final result always comes)
 ) -> LiveRequest:
     "Read and check one clip for the model; `AudioInputError` or `ValueError` for what `transcribe` refuses."
     started = time.perf_counter()
     if int(max_new_tokens) < 1: raise ValueError(f"max_new_tokens must be at least 1, not {max_new_tokens}.")
     lang = normalize_language(language)
     array, duration = load_audio(audio, max_seconds=max_seconds)
-    return LiveRequest(array, duration, lang, int(max_new_tokens), timeout, started)
+    if not float(stream_interval) >= 0: raise ValueError(f"stream_interval must be 0 or more seconds, not {stream_interval}.")
+    return LiveRequest(array, duration, lang, int(max_new_tokens), timeout, float(stream_interval), started)
 
 # %% ../nbs/37_live.ipynb #0c1923af
 _PARTIAL_LANG = re.compile(r"\s*l(a(n(g(:[a-z]{0,3})?)?)?)?", re.I)
@@ -70,22 +73,27 @@ def _visible_text(tokenizer, ids: list[int]) -> str:
 
 # %% ../nbs/37_live.ipynb #9955f854
 class _RowStreamer:
-    "A `generate` streamer that sends each row's text so far to its request's queue."
+    """A `generate` streamer that sends each row's text so far to its request's queue, at most every
+    `stream_interval` seconds: each update wakes the reader's thread, which then competes with the model's for the GIL."""
     def __init__(self, tokenizer, requests: list[LiveRequest], eos: set[int], specials: set[int]):
         self.tokenizer, self.requests, self.eos, self.specials = tokenizer, requests, eos, specials
         self.ids = [[] for _ in requests]
         self.done = [False] * len(requests)
+        self.sent = [-float("inf")] * len(requests)  # when each row's text was last put on its queue
         self.prompt_seen = False
 
     def put(self, value):
         if not self.prompt_seen: self.prompt_seen = True; return  # the first call carries the prompt
+        now = time.perf_counter()
         for i, t in enumerate(value.reshape(-1).tolist()):
             if self.done[i]: continue
             req = self.requests[i]
             if t in self.eos or len(self.ids[i]) + 1 >= req.max_new_tokens: self.done[i] = True
             if t in self.eos: continue
             self.ids[i].append(int(t))
-            if t not in self.specials: req.queue.put(_visible_text(self.tokenizer, [x for x in self.ids[i] if x not in self.specials]))
+            if t in self.specials or now - self.sent[i] < req.stream_interval: continue
+            self.sent[i] = now
+            req.queue.put(_visible_text(self.tokenizer, [x for x in self.ids[i] if x not in self.specials]))
 
     def end(self): pass
 
@@ -121,7 +129,7 @@ def _generate_rows(transcriber, requests: list[LiveRequest], streamer) -> tuple[
     proc, model = transcriber.processor, transcriber.model
     inputs = proc.apply_transcription_request(language=requests[0].language, audio=[r.array for r in requests],
                                               format=["WAV"] * len(requests), model_id=transcriber.model_id,
-                                              sampling_rate=SAMPLE_RATE)
+                                              sampling_rate=SAMPLE_RATE, audio_kwargs=audio_chunk_kwargs(proc, model))
     inputs = inputs.to(model.device, dtype=model.dtype)
     kw = dict(max_new_tokens=max(r.max_new_tokens for r in requests), do_sample=False, num_beams=1, output_scores=True,
               return_dict_in_generate=True, streamer=streamer)
@@ -163,10 +171,11 @@ def stream_transcription(
     language: str | None = None,    # ISO 639-1 code or a language name; None (or "auto") detects it
     max_new_tokens: int = 256,      # upper bound on generated tokens
     timeout: float | None = None,   # wall-clock limit on generation, in seconds
+    stream_interval: float = 0.0,   # seconds between text updates (0: after every token)
 ) -> Iterator[str | Transcription]:
-    "The text so far after each generated token, then the final `Transcription` (the one `transcribe` returns)."
+    "The text so far after each generated token (or every `stream_interval` s), then the final `Transcription` (the one `transcribe` returns)."
     req = prepare_request(audio, language=language, max_new_tokens=max_new_tokens, timeout=timeout,
-                          max_seconds=transcriber.max_audio_seconds)
+                          max_seconds=transcriber.max_audio_seconds, stream_interval=stream_interval)
     worker = threading.Thread(target=lambda: _quietly(transcribe_together, transcriber, [req]), daemon=True, name="stream")
     worker.start()
     yield from req.updates()
@@ -198,12 +207,12 @@ class RequestBatcher:
 
 # %% ../nbs/37_live.ipynb #74c08e7c
 def _submit(self: RequestBatcher, audio: Any, *, language: str | None = None, max_new_tokens: int = 256,
-            timeout: float | None = None) -> LiveRequest:
+            timeout: float | None = None, stream_interval: float = 0.0) -> LiveRequest:
     "Queue one clip for the model; read its text from the returned request's `updates()`."
     with self._incoming_lock: self._incoming += 1
     try:
         req = prepare_request(audio, language=language, max_new_tokens=max_new_tokens, timeout=timeout,
-                              max_seconds=self.transcriber.max_audio_seconds)
+                              max_seconds=self.transcriber.max_audio_seconds, stream_interval=stream_interval)
         if self._waiting.qsize() >= self.max_pending:
             raise BusyError(f"{self.max_pending} requests are already waiting for the model: try again in a moment.")
         self._waiting.put(req)

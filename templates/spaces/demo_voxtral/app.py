@@ -184,7 +184,10 @@ def _updates(audio, code, n):
     if BATCHER is None:
         yield _generate(audio, code, n)
         return
-    yield from BATCHER.submit(audio, language=code, max_new_tokens=n, timeout=INFERENCE_TIMEOUT).updates()
+    # the model thread puts the text on the queue every STREAM_INTERVAL only: each update wakes this thread,
+    # which then takes turns at the GIL with the model's after every token (up to 5 ms each on a small model)
+    yield from BATCHER.submit(audio, language=code, max_new_tokens=n, timeout=INFERENCE_TIMEOUT,
+                              stream_interval=STREAM_INTERVAL).updates()
 
 
 def _max_new_tokens(value) -> int:
