@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train the tiny speech Voxtral test fixture (`tests/fixtures/tiny-voxtral-speech/`).
 
-A real `VoxtralForConditionalGeneration` (~0.5 M parameters) with a real `VoxtralProcessor` and the hand-written
+A real `VoxtralForConditionalGeneration` (~1.05 M parameters) with a real `VoxtralProcessor` and the hand-written
 `tekken.json` of `voxtral_deploy.testing`, trained on synthetic espeak-ng speech (a 40-word vocabulary, 1-4 words per
 clip, several voices, speeds and pitches, light noise) until it transcribes held-out clips, including a voice and speeds
 it never heard, through the project's own inference path (`voxtral_deploy.inference.Transcriber`).
@@ -392,8 +392,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2, help="processes that render and featurize the clips")
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="torch threads for training (on a machine shared with other jobs, 1 is several times faster)")
-    ap.add_argument("--train-clips", type=int, default=2400)
-    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--train-clips", type=int, default=6000)
+    ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--specaug", type=float, default=0.0, help="SpecAugment mask width, as a share of each axis (0: off)")
     ap.add_argument("--heldout-clips", type=int, default=None, help="score only the first N held-out clips of each group")
     ap.add_argument("--batch", type=int, default=24)
