@@ -133,7 +133,8 @@ URL = re.compile(r"https?://127\.0\.0\.1:\d+[^\s'\"<>)\]]*")
 @pytest.mark.timeout(900)
 def test_every_link_a_quickstart_prints(browser, tmp_path):
     "The quickstart as a person runs it (serving until Ctrl-C): each local URL it printed opens as a page; Ctrl-C stops it all."
-    code = ("from voxtral_deploy.quickstart import quickstart; "
+    code = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "  # a stack dump if it hangs
+            "from voxtral_deploy.quickstart import quickstart; "
             f"r = quickstart({str(tmp_path / 'demo')!r}); print('returned', r.ok, flush=True)")
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")}
     proc = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -172,7 +173,11 @@ def test_every_link_a_quickstart_prints(browser, tmp_path):
                 assert model_url.split(endpoint + "/", 1)[1] in text and "RUNNING" in text
         assert proc.poll() is None  # still serving after every page was opened
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=120)
+        try: rest, _ = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # say where it hangs: every thread's stack, then the output
+            proc.send_signal(signal.SIGUSR1); time.sleep(2); proc.kill()
+            rest, _ = proc.communicate(timeout=30)
+            pytest.fail("the quickstart did not stop within 120 s of Ctrl-C; its threads and output:\n" + rest[-12000:])
     except BaseException:
         ARTIFACTS.mkdir(exist_ok=True)
         screenshot(browser, ARTIFACTS / "quickstart-links-failure.png")
