@@ -259,9 +259,6 @@ def test_concurrent_clients_get_an_answer_or_busy(app, clips):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="open in issue 15: the app process grows ~30 KB per request, linearly (586 -> 651 MiB over "
-                   "1,500 requests, BENCHMARKS.md), while the live path alone stays flat over 2,000: a growth in the Gradio layer, "
-                   "not yet found; the steady median ends 18-21 MB over the warm one against a 20 MB bound")
 def test_memory_stays_bounded_over_500_requests(app, clips):
     import psutil
     proc = psutil.Process(app.proc.pid)

@@ -217,7 +217,9 @@ def transcribe(audio: str | None, language: str = "auto", max_new_tokens: float 
             if isinstance(update, str):  # the text so far: shown at most every STREAM_INTERVAL seconds
                 if time.perf_counter() - shown >= STREAM_INTERVAL:
                     shown = time.perf_counter()
-                    yield update, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    # the other outputs are cleared, not skipped: they belonged to the previous clip, and Gradio keeps
+                    # a new component object in the session for every gr.skip() (~26 KB a request, never freed)
+                    yield update, None, None, None, ""
             else: result = update
     except (AudioInputError, BusyError) as e:
         raise gr.Error(str(e), print_exception=False) from None
