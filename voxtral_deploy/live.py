@@ -36,7 +36,7 @@ class LiveRequest:
     queue: queue.Queue = field(default_factory=queue.Queue, repr=False)  # str updates, then a Transcription or an exception
 
     def updates(self) -> Iterator[str | Transcription]:
-        "The text so far after each new token (a `str`), then the final `Transcription`; raises what the model raised."
+        "The text so far (a `str`, after each token or every `stream_interval` s), then the final `Transcription`; raises what the model raised."
         return queued_updates(self.queue)
 
     def result(self) -> Transcription:
