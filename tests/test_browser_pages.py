@@ -138,7 +138,10 @@ def test_every_link_a_quickstart_prints(browser, tmp_path):
             f"r = quickstart({str(tmp_path / 'demo')!r}); print('returned', r.ok, flush=True)")
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")}
     proc = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**env, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf-home")})
+                            env={**env, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf-home")},
+                            # Ctrl-C as in a terminal: a test run started in the background (`cmd &` in a script)
+                            # passes SIGINT down ignored, and Python then installs no KeyboardInterrupt for it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines, host = [], None
     try:
         deadline = time.monotonic() + 600
