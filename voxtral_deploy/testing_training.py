@@ -62,6 +62,7 @@ class TrainingRun:
     lora: bool                     # True: the output is a peft LoRA adapter
     checkpoints: list[Path] = field(default_factory=list)  # checkpoint-N folders, by step
     best_checkpoint: Path | None = None  # trainer_state's best_model_checkpoint (lowest eval loss)
+    args: dict = field(default_factory=dict, repr=False)  # the run's `TrainingArguments.to_dict()`
 
     @property
     def trainer_state(self) -> Path: return self.checkpoints[-1] / "trainer_state.json"
@@ -121,7 +122,7 @@ def train_tiny_voxtral(
         trainer.save_metrics("eval", trainer.evaluate())
     cks = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     best = json.loads(cks[-1].joinpath("trainer_state.json").read_text()).get("best_model_checkpoint")
-    return TrainingRun(out, base, lora, cks, Path(best) if best else None)
+    return TrainingRun(out, base, lora, cks, Path(best) if best else None, trainer.args.to_dict())
 
 # %% ../nbs/09_training_fixtures.ipynb #30718474
 _CONFIG_ARGS = ("max_steps", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
@@ -138,8 +139,7 @@ def make_training_fixtures(
     import yaml
     dir = Path(dir)
     run = train_tiny_voxtral(dir, save_metrics=True, seed=seed)
-    args = _training_args(dir, 6, 2, seed).to_dict()
-    config = {**TRAINING_CONFIG, "output_dir": str(dir), **{k: args[k] for k in _CONFIG_ARGS}}
+    config = {**TRAINING_CONFIG, "output_dir": str(dir), **{k: run.args[k] for k in _CONFIG_ARGS}}
     out = {"training_config": atomic_write_text(dir / "training_config.json", json.dumps(config, indent=2)),
            "training_config_yaml": atomic_write_text(dir / "training_config.yaml", yaml.safe_dump(config, sort_keys=False))}
     out |= {k: dir / f"{k}.json" for k in ("trainer_state", "all_results", "eval_results")}
