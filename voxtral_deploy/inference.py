@@ -286,11 +286,13 @@ def _generate(model, inputs, *, max_new_tokens: int, timeout: float | None, lock
 # %% ../nbs/35_inference.ipynb #593f6dad
 _LANG_PREFIX = re.compile(r"^\s*lang:([a-z]{2,3})\s*", re.I)
 
-def token_texts(tokenizer, ids: list[int]) -> list[str]:
-    "The text each token adds to the decoded string (partial UTF-8 characters add '' until complete)."
+def _pieces(decode, ids: list[int], context: int | None) -> list[str]:
+    "What each token adds to `decode` of the tokens before it (all of them, or the last `context`)."
     out, prev = [], ""
     for i in range(len(ids)):
-        cur = tokenizer.decode(ids[: i + 1], skip_special_tokens=True).rstrip("\ufffd")
+        start = 0 if context is None else max(0, i - context)
+        if context is not None: prev = decode(ids[start:i])
+        cur = decode(ids[start: i + 1])
         if cur.startswith(prev): out.append(cur[len(prev):])
         else:  # the tokenizer rewrote earlier text (rare): attribute the changed tail to this token
             k = 0
@@ -298,6 +300,14 @@ def token_texts(tokenizer, ids: list[int]) -> list[str]:
             out.append(cur[k:])
         prev = cur
     return out
+
+def token_texts(tokenizer, ids: list[int]) -> list[str]:
+    """The text each token adds to the decoded string (partial UTF-8 characters add '' until complete). Each token is
+    decoded after the few before it (linear time, as incremental detokenizers do); where the pieces would not add up
+    to the whole decoded text (a tokenizer whose text depends on more context), every prefix is decoded instead."""
+    decode = lambda xs: tokenizer.decode(xs, skip_special_tokens=True).rstrip("\ufffd")
+    out = _pieces(decode, ids, context=6)
+    return out if "".join(out) == decode(ids) else _pieces(decode, ids, context=None)
 
 def special_ids(processor, model) -> set[int]:
     "Token ids never shown as text: the tokenizer's special tokens and the model's end-of-sequence ids."

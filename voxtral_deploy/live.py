@@ -73,13 +73,15 @@ def _visible_text(tokenizer, ids: list[int]) -> str:
 
 # %% ../nbs/37_live.ipynb #9955f854
 class _RowStreamer:
-    """A `generate` streamer that sends each row's text so far to its request's queue, at most every
-    `stream_interval` seconds: each update wakes the reader's thread, which then competes with the model's for the GIL."""
+    """A `generate` streamer that sends each row's text so far to its request's queue when it shows something new, at
+    most every `stream_interval` seconds: each update wakes the reader's thread, which then competes with the model's for
+    the GIL. Text that shows nothing yet (a language prefix being written) neither goes out nor holds back the first words."""
     def __init__(self, tokenizer, requests: list[LiveRequest], eos: set[int], specials: set[int]):
         self.tokenizer, self.requests, self.eos, self.specials = tokenizer, requests, eos, specials
         self.ids = [[] for _ in requests]
         self.done = [False] * len(requests)
         self.sent = [-float("inf")] * len(requests)  # when each row's text was last put on its queue
+        self.shown = [""] * len(requests)            # ... and what it was
         self.prompt_seen = False
 
     def put(self, value):
@@ -92,8 +94,10 @@ class _RowStreamer:
             if t in self.eos: continue
             self.ids[i].append(int(t))
             if t in self.specials or now - self.sent[i] < req.stream_interval: continue
-            self.sent[i] = now
-            req.queue.put(_visible_text(self.tokenizer, [x for x in self.ids[i] if x not in self.specials]))
+            text = _visible_text(self.tokenizer, [x for x in self.ids[i] if x not in self.specials])
+            if not text or text == self.shown[i]: continue
+            self.sent[i], self.shown[i] = now, text
+            req.queue.put(text)
 
     def end(self): pass
 

@@ -38,8 +38,9 @@ def is_realtime(
 # %% ../nbs/37a_realtime.ipynb #95771a18
 class RealtimeSession:
     "Audio fed as it arrives, transcribed by a streaming `generate` in its own thread; `updates()` gives the text as it grows."
-    def __init__(self, transcriber: "RealtimeTranscriber", *, max_seconds: float | None = None):
-        self.transcriber, self.processor = transcriber, transcriber.processor
+    def __init__(self, transcriber: "RealtimeTranscriber", *, max_seconds: float | None = None, stream_interval: float = 0.0):
+        if not float(stream_interval) >= 0: raise ValueError(f"stream_interval must be 0 or more seconds, not {stream_interval}.")
+        self.transcriber, self.processor, self.stream_interval = transcriber, transcriber.processor, float(stream_interval)
         self.max_samples = int(max_seconds * SAMPLE_RATE) if max_seconds else None
         self._audio, self._closed, self._fed = np.zeros(0, np.float32), False, 0  # samples, closed?, samples fed (no padding)
         self._cond = threading.Condition()
@@ -96,14 +97,20 @@ RealtimeSession._window, RealtimeSession._features = _window, _features
 
 # %% ../nbs/37a_realtime.ipynb #b41a1a55
 class _TextStreamer:
-    "Pushes the decoded text so far to a queue after each new ordinary token."
-    def __init__(self, tokenizer, specials: set[int], q: queue.Queue):
+    """Pushes the decoded text so far to a queue after a new ordinary token, at most every `interval` seconds: each
+    update wakes the reader's thread, which then competes with the model's for the GIL (live audio comes at 12.5 tokens
+    a second, but a clip fed whole runs as fast as the model goes)."""
+    def __init__(self, tokenizer, specials: set[int], q: queue.Queue, interval: float = 0.0):
         self.tokenizer, self.specials, self.q, self.ids, self.prompt_seen = tokenizer, specials, q, [], False
+        self.interval, self.sent = interval, -float("inf")
     def put(self, value):
         if not self.prompt_seen: self.prompt_seen = True; return
         t = int(value.reshape(-1)[0])
         if t in self.specials: return
         self.ids.append(t)
+        now = time.perf_counter()
+        if now - self.sent < self.interval: return  # the final Transcription carries the whole text anyway
+        self.sent = now
         self.q.put(self.tokenizer.decode(self.ids, skip_special_tokens=True).rstrip("\ufffd").strip())
     def end(self): pass
 
@@ -116,14 +123,14 @@ def _run(self: RealtimeSession):
         specials = special_ids(p, tr.model)
         with tr._lock, torch.inference_mode():
             out = tr.model.generate(input_ids=first.input_ids, input_features=self._features(first), num_delay_tokens=first.num_delay_tokens,
-                                    streamer=_TextStreamer(p.tokenizer, specials, self.queue), do_sample=False, output_scores=True,
+                                    streamer=_TextStreamer(p.tokenizer, specials, self.queue, self.stream_interval), do_sample=False, output_scores=True,
                                     return_dict_in_generate=True)
         self.queue.put(tr._result(out, first.input_ids.shape[1], self._audio[: self._fed], self.started))
     except BaseException as e:
         self.queue.put(e)
 
 def _updates(self: RealtimeSession) -> Iterator[str | Transcription]:
-    "The text so far after each new word piece (a `str`), then the final `Transcription`; raises what the model raised."
+    "The text so far after each new word piece, or every `stream_interval` s (a `str`), then the final `Transcription`; raises what the model raised."
     return queued_updates(self.queue)
 
 def _result(self: RealtimeSession) -> Transcription:
@@ -189,13 +196,13 @@ def _rt_transcribe(self: RealtimeTranscriber, audio: Any, *, language: str | Non
     res.duration = duration
     return res
 
-def _rt_session(self: RealtimeTranscriber, *, max_seconds: float | None = None) -> RealtimeSession:
-    "A live session: `feed` it audio as it arrives, read `updates()`, `close()` when the speaker stops."
-    return RealtimeSession(self, max_seconds=max_seconds or self.max_audio_seconds)
+def _rt_session(self: RealtimeTranscriber, *, max_seconds: float | None = None, stream_interval: float = 0.0) -> RealtimeSession:
+    "A live session: `feed` it audio as it arrives, read `updates()` (the text at most every `stream_interval` s), `close()` when the speaker stops."
+    return RealtimeSession(self, max_seconds=max_seconds or self.max_audio_seconds, stream_interval=stream_interval)
 
-def _rt_stream(self: RealtimeTranscriber, chunks: Iterable[np.ndarray]) -> Iterator[str | Transcription]:
-    "Feed `chunks` (float32 at 16 kHz) into a session as they come; yield its text so far, then the `Transcription`."
-    session = self.session()
+def _rt_stream(self: RealtimeTranscriber, chunks: Iterable[np.ndarray], *, stream_interval: float = 0.0) -> Iterator[str | Transcription]:
+    "Feed `chunks` (float32 at 16 kHz) into a session as they come; yield its text so far (at most every `stream_interval` s), then the `Transcription`."
+    session = self.session(stream_interval=stream_interval)
     feeder = threading.Thread(target=lambda: [session.feed(c) for c in chunks] and None or session.close(), daemon=True)
     feeder.start()
     yield from session.updates()

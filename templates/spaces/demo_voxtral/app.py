@@ -179,7 +179,7 @@ def _updates(audio, code, n):
     if REALTIME:  # the clip goes through a live session in 80 ms chunks, as a microphone would send it
         array, _ = load_audio(audio, max_seconds=MAX_AUDIO_SECONDS)
         step = TRANSCRIBER.processor.raw_audio_length_per_tok
-        yield from TRANSCRIBER.stream(array[i:i + step] for i in range(0, array.size, step))
+        yield from TRANSCRIBER.stream((array[i:i + step] for i in range(0, array.size, step)), stream_interval=STREAM_INTERVAL)
         return
     if BATCHER is None:
         yield _generate(audio, code, n)
@@ -211,15 +211,12 @@ def transcribe(audio: str | None, language: str = "auto", max_new_tokens: float 
         raise gr.Error("No audio: upload a file or record with the microphone, then press Transcribe.", print_exception=False)
     code = _language_code(language)
     n = _max_new_tokens(max_new_tokens)
-    shown = time.perf_counter()  # a request done within STREAM_INTERVAL sends its result only (no extra messages)
     try:
         for update in _updates(audio, code, n):
-            if isinstance(update, str):  # the text so far: shown at most every STREAM_INTERVAL seconds
-                if time.perf_counter() - shown >= STREAM_INTERVAL:
-                    shown = time.perf_counter()
-                    # the other outputs are cleared, not skipped: they belonged to the previous clip, and Gradio keeps
-                    # a new component object in the session for every gr.skip() (~26 KB a request, never freed)
-                    yield update, None, None, None, ""
+            # the text so far: the first words at once, then at most every STREAM_INTERVAL seconds (the model's side
+            # throttles). The other outputs are cleared, not skipped: they belonged to the previous clip, and Gradio
+            # keeps a new component object in the session for every gr.skip() (~26 KB a request, never freed)
+            if isinstance(update, str): yield update, None, None, None, ""
             else: result = update
     except (AudioInputError, BusyError) as e:
         raise gr.Error(str(e), print_exception=False) from None
@@ -289,7 +286,7 @@ def live_step(chunk, session):
     if chunk is None: return gr.skip(), session
     try: samples, _ = load_audio(chunk, max_seconds=0)
     except AudioInputError: return gr.skip(), session
-    if session is None: session = {"session": TRANSCRIBER.session(max_seconds=MAX_AUDIO_SECONDS), "text": ""}
+    if session is None: session = {"session": TRANSCRIBER.session(max_seconds=MAX_AUDIO_SECONDS, stream_interval=STREAM_INTERVAL), "text": ""}
     session["session"].feed(samples)
     while not session["session"].queue.empty():  # the newest text so far (the final result stays queued)
         item = session["session"].queue.queue[0]
