@@ -142,13 +142,13 @@ TEXT_CONFIG_OVERRIDES = dict(hidden_size=128, intermediate_size=384, num_hidden_
                              num_key_value_heads=2, head_dim=32, max_position_embeddings=1024)
 
 
-def build_model(seed: int):
+def build_model(seed: int, dropout: float = 0.0):
     import torch
     from transformers import GenerationConfig, VoxtralConfig, VoxtralForConditionalGeneration
     from voxtral_deploy.testing import AUDIO_TOKEN_ID, TINY_AUDIO_CONFIG, TINY_TEXT_CONFIG
-    audio = {**TINY_AUDIO_CONFIG, **AUDIO_CONFIG_OVERRIDES}
+    audio = {**TINY_AUDIO_CONFIG, **AUDIO_CONFIG_OVERRIDES, "dropout": dropout, "attention_dropout": dropout}
     assert audio["intermediate_size"] == 4 * audio["hidden_size"], "the projector stacks 4 encoder frames"
-    text = {**TINY_TEXT_CONFIG, **TEXT_CONFIG_OVERRIDES}
+    text = {**TINY_TEXT_CONFIG, **TEXT_CONFIG_OVERRIDES, "attention_dropout": dropout}
     config = VoxtralConfig(audio_config=audio, text_config=text, audio_token_id=AUDIO_TOKEN_ID)
     torch.manual_seed(seed)
     model = VoxtralForConditionalGeneration(config)
@@ -181,8 +181,23 @@ def features_of(y: np.ndarray, fe) -> np.ndarray:
     return f.astype(np.float16)
 
 
+def perturb_factors(recipe: dict, copies: int, perturb: float) -> list[float]:
+    """The resampling factors of a training clip's `copies` versions: the clip as rendered (1.0), then factors drawn
+    uniformly from [1 - perturb, 1 + perturb], seeded by the clip. A factor f plays the clip f times as fast, with its
+    pitch and formants f times as high: speed perturbation, which also stands in for voices of other sizes."""
+    rng = random.Random(recipe["seed"] * 31 + 17)
+    return [1.0] + [round(rng.uniform(1 - perturb, 1 + perturb), 4) for _ in range(copies - 1)]
+
+
+def resample_by(y: np.ndarray, factor: float) -> np.ndarray:
+    "`y` played `factor` times as fast (read at SAMPLE_RATE * factor, written at SAMPLE_RATE)."
+    import soxr
+    if factor == 1.0: return y
+    return soxr.resample(y, SAMPLE_RATE * factor, SAMPLE_RATE).astype(np.float32)
+
+
 def _render_and_featurize(args):
-    recipe, = args
+    recipe, factors = args
     from transformers import WhisperFeatureExtractor
     global _FE
     if "_FE" not in globals():
@@ -191,7 +206,7 @@ def _render_and_featurize(args):
         _FE = WhisperFeatureExtractor(feature_size=128, sampling_rate=SAMPLE_RATE, hop_length=HOP,
                                       chunk_length=int(CHUNK_S), n_fft=400)
     y = render(recipe)
-    return features_of(y, _FE), len(y) / SAMPLE_RATE
+    return [features_of(resample_by(y, f), _FE) for f in factors], len(y) / SAMPLE_RATE
 
 
 def text_ids(tokenizer, text: str) -> list[int]:
@@ -208,7 +223,7 @@ def make_batch(items, tok, rng: random.Random, specaug: float = 0.0):
     """One chunk of features per clip, and prompt + text + eos ids with text-only labels. With `specaug`, each clip
     gets up to two frequency bands and two time spans (each at most `specaug` of the axis) set to its own mean."""
     import torch
-    feats = torch.from_numpy(np.stack([f for f, *_ in items]).astype(np.float32))
+    feats = torch.from_numpy(np.stack([rng.choice(f) for f, *_ in items]).astype(np.float32))  # one version of each
     if specaug:
         for i in range(len(items)):
             fill = feats[i].mean()
@@ -395,6 +410,10 @@ def main(argv=None):
     ap.add_argument("--train-clips", type=int, default=6000)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--specaug", type=float, default=0.0, help="SpecAugment mask width, as a share of each axis (0: off)")
+    ap.add_argument("--copies", type=int, default=3,
+                    help="versions of each training clip: as rendered, then speed-perturbed (each step draws one)")
+    ap.add_argument("--perturb", type=float, default=0.1, help="speed perturbation: factors in [1 - p, 1 + p]")
+    ap.add_argument("--dropout", type=float, default=0.0, help="dropout in the encoder and attention dropout in both towers")
     ap.add_argument("--heldout-clips", type=int, default=None, help="score only the first N held-out clips of each group")
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=4e-3)
@@ -423,17 +442,17 @@ def main(argv=None):
     log(f"rendering and featurizing {len(recipes)} training clips with {a.threads} processes")
     import multiprocessing as mp
     with mp.get_context("fork").Pool(a.threads) as pool:
-        feats = pool.map(_render_and_featurize, [(r,) for r in recipes], chunksize=16)
+        feats = pool.map(_render_and_featurize, [(r, perturb_factors(r, a.copies, a.perturb)) for r in recipes], chunksize=16)
     children_cpu = sum(os.times()[2:4])
     processor = build_processor(None)
     data = [(f, text_ids(processor.tokenizer, r["text"]), [VOCAB.index(w) + 1 for w in r["text"].split()])
             for (f, _), r in zip(feats, recipes)]
     durs = [d for _, d in feats]
     log(f"clips: {len(data)}, {sum(durs) / 3600:.2f} h, {min(durs):.2f}-{max(durs):.2f} s each; "
-        f"features cached ({sum(f.nbytes for f, _ in feats) / 1e6:.0f} MB)")
+        f"{a.copies} version(s) each; features cached ({sum(x.nbytes for f, _ in feats for x in f) / 1e6:.0f} MB)")
     t_data = time.time() - t_wall
 
-    model = build_model(a.seed)
+    model = build_model(a.seed, a.dropout)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params:,} parameters")
     t_train0 = time.time()
@@ -452,7 +471,7 @@ def main(argv=None):
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
     summary = dict(seed=a.seed, train_clips=len(data), train_hours=round(sum(durs) / 3600, 3), params=n_params,
                    steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup, ctc_weight=a.ctc_weight, specaug=a.specaug,
-                   chunk_seconds=CHUNK_S,
+                   copies=a.copies, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
                    threads=a.threads, torch_threads=a.torch_threads, data_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
                    wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), first_loss=round(np.mean(hist[:20]), 3),
                    final_loss=round(np.mean(hist[-20:]), 4), model_bytes=size, weights_bytes=weights, dtype="float32",
