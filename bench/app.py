@@ -115,15 +115,13 @@ def streamed(client, clip: Path, max_new_tokens: int) -> tuple[float, float, str
     "Seconds until the first non-empty text reaches the client, seconds until the final result, and the text."
     from gradio_client import handle_file
     t0 = time.perf_counter()
-    if isinstance(client, BrowserClient):
-        updates = client.submit(clip, "auto", max_new_tokens)
-    else:
-        job = client.submit(handle_file(str(clip)), "auto", max_new_tokens, api_name="/transcribe")
-        updates = job
-    first = None
-    for update in updates:
+    browser = isinstance(client, BrowserClient)
+    job = client.submit(clip, "auto", max_new_tokens) if browser else \
+        client.submit(handle_file(str(clip)), "auto", max_new_tokens, api_name="/transcribe")
+    first, update = None, None
+    for update in job:
         if first is None and isinstance(update[0], str) and update[0]: first = time.perf_counter() - t0
-    final = update if isinstance(client, BrowserClient) else job.result()
+    final = update if browser else job.result()  # BrowserClient.submit yields the final outputs last
     return first, time.perf_counter() - t0, final[0]
 
 

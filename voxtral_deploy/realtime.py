@@ -97,12 +97,12 @@ RealtimeSession._window, RealtimeSession._features = _window, _features
 
 # %% ../nbs/37a_realtime.ipynb #b41a1a55
 class _TextStreamer:
-    """Pushes the decoded text so far to a queue after a new ordinary token, at most every `interval` seconds: each
-    update wakes the reader's thread, which then competes with the model's for the GIL (live audio comes at 12.5 tokens
-    a second, but a clip fed whole runs as fast as the model goes)."""
+    """Pushes the decoded text so far to a queue when it shows something new, at most every `interval` seconds (the rule
+    of `live._RowStreamer`): each update wakes the reader's thread, which then competes with the model's for the GIL
+    (live audio comes at 12.5 tokens a second, but a clip fed whole runs as fast as the model goes)."""
     def __init__(self, tokenizer, specials: set[int], q: queue.Queue, interval: float = 0.0):
         self.tokenizer, self.specials, self.q, self.ids, self.prompt_seen = tokenizer, specials, q, [], False
-        self.interval, self.sent = interval, -float("inf")
+        self.interval, self.sent, self.shown = interval, -float("inf"), ""
     def put(self, value):
         if not self.prompt_seen: self.prompt_seen = True; return
         t = int(value.reshape(-1)[0])
@@ -110,8 +110,10 @@ class _TextStreamer:
         self.ids.append(t)
         now = time.perf_counter()
         if now - self.sent < self.interval: return  # the final Transcription carries the whole text anyway
-        self.sent = now
-        self.q.put(self.tokenizer.decode(self.ids, skip_special_tokens=True).rstrip("\ufffd").strip())
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True).rstrip("\ufffd").strip()
+        if not text or text == self.shown: return  # nothing new to show: the slot stays free for the next token
+        self.sent, self.shown = now, text
+        self.q.put(text)
     def end(self): pass
 
 def _run(self: RealtimeSession):
