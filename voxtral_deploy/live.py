@@ -196,10 +196,12 @@ class BusyError(RuntimeError):
 
 class RequestBatcher:
     "The model's own thread: gathers concurrent requests for a few milliseconds and transcribes them in one `generate` call."
-    def __init__(self, transcriber, *, max_batch_size: int = 8, wait_ms: float = 5.0, max_pending: int = 64,
-                 run: Callable[[Any, list[LiveRequest]], Any] = transcribe_together):
+    def __init__(self, transcriber, *, max_batch_size: int = 8, wait_ms: float = 5.0, regroup_ms: float = 300.0,
+                 max_pending: int = 64, run: Callable[[Any, list[LiveRequest]], Any] = transcribe_together):
         if max_batch_size < 1: raise ValueError(f"max_batch_size must be at least 1, not {max_batch_size}.")
         self.transcriber, self.max_batch_size, self.wait_ms, self.max_pending = transcriber, int(max_batch_size), float(wait_ms), int(max_pending)
+        self.regroup_ms = float(regroup_ms)
+        self._last = (0, 0.0)  # requests answered by the last batch or waiting at its end, and when it ended
         self.run = run  # what runs one batch (the ZeroGPU decorator may wrap it)
         self._waiting: queue.Queue = queue.Queue()
         self._incoming, self._incoming_lock = 0, threading.Lock()  # requests being read in `submit`
@@ -228,15 +230,20 @@ RequestBatcher.submit = _submit
 
 # %% ../nbs/37_live.ipynb #c92c43f8
 def _gather(self: RequestBatcher) -> list[LiveRequest]:
-    "The first waiting request and whatever else arrives within `wait_ms` while more are on their way (at most `max_batch_size`)."
+    "The first waiting request and what else comes: within `wait_ms` while more are on their way, or as many as the last batch answered plus those waiting at its end, within `regroup_ms` of that end."
     batch = [self._waiting.get()]
-    deadline = time.perf_counter() + self.wait_ms / 1000
+    now = time.perf_counter()
+    deadline = now + self.wait_ms / 1000
+    size, ended = self._last
+    regroup = ended + self.regroup_ms / 1000 if size > 1 and now < ended + self.regroup_ms / 1000 else 0.0
+    expect = min(size, self.max_batch_size)
     while len(batch) < self.max_batch_size:
         try: batch.append(self._waiting.get_nowait()); continue
         except queue.Empty: pass
-        left = deadline - time.perf_counter()
-        if left <= 0 or not self._incoming: break  # nothing on its way in: run what there is
-        try: batch.append(self._waiting.get(timeout=min(left, 0.001)))
+        now = time.perf_counter()
+        if len(batch) < expect and now < regroup: pass  # the clients just answered are coming back
+        elif now >= deadline or not self._incoming: break  # nothing on its way in: run what there is
+        try: batch.append(self._waiting.get(timeout=0.001))
         except queue.Empty: pass
     return batch
 
@@ -250,9 +257,10 @@ def _loop(self: RequestBatcher):
             try: self.run(self.transcriber, group)
             except BaseException as e:  # already on each request's queue; the thread must live on
                 for r in group: r.queue.put(e)
+        self._last = (len(batch) + self._waiting.qsize(), time.perf_counter())
 
 def _stats(self: RequestBatcher) -> dict:
     "Requests and batches run so far, and the largest batch."
-    return dict(self._stats, max_batch_size=self.max_batch_size, wait_ms=self.wait_ms)
+    return dict(self._stats, max_batch_size=self.max_batch_size, wait_ms=self.wait_ms, regroup_ms=self.regroup_ms)
 
 RequestBatcher._gather, RequestBatcher._loop, RequestBatcher.stats = _gather, _loop, _stats

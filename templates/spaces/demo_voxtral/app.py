@@ -62,6 +62,7 @@ QUEUE_SIZE = int(_env_number("QUEUE_SIZE", 16, int, minimum=1))            # wai
 INFERENCE_TIMEOUT = _env_number("INFERENCE_TIMEOUT", 120.0, minimum=1)     # seconds per transcription
 MAX_BATCH_SIZE = int(_env_number("MAX_BATCH_SIZE", 8, int, minimum=1))     # concurrent requests in one generate call
 BATCH_WAIT_MS = _env_number("BATCH_WAIT_MS", 5.0, minimum=0)               # how long a request waits for others to join
+BATCH_REGROUP_MS = _env_number("BATCH_REGROUP_MS", 300.0, minimum=0)       # ... and for the last batch's clients to come back
 STREAM_INTERVAL = _env_number("STREAM_INTERVAL", 0.05, minimum=0)          # seconds between streamed text updates
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".m4a", ".webm")
@@ -171,7 +172,7 @@ def _generate(audio, language, max_new_tokens):
 
 if ON_ZEROGPU: _generate = spaces.GPU(duration=int(INFERENCE_TIMEOUT) + 30)(_generate)
 BATCHER = None if ON_ZEROGPU or REALTIME else RequestBatcher(TRANSCRIBER, max_batch_size=MAX_BATCH_SIZE, wait_ms=BATCH_WAIT_MS,
-                                                 max_pending=QUEUE_SIZE + MAX_BATCH_SIZE)
+                                                 regroup_ms=BATCH_REGROUP_MS, max_pending=QUEUE_SIZE + MAX_BATCH_SIZE)
 
 
 def _updates(audio, code, n):
