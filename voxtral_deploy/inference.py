@@ -24,7 +24,8 @@ except ImportError:  # standalone copy inside a Space
 
 # %% auto #0
 __all__ = ['LANGUAGES', 'SAMPLE_RATE', 'MAX_AUDIO_SECONDS', 'normalize_language', 'load_audio', 'Transcription', 'token_texts',
-           'special_ids', 'split_language', 'cut_short', 'queued_updates', 'audio_chunk_kwargs', 'Transcriber']
+           'special_ids', 'split_language', 'cut_short', 'queued_updates', 'UpdateGate', 'audio_chunk_kwargs',
+           'Transcriber']
 
 # %% ../nbs/35_inference.ipynb #19b3ba12
 LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish", "fr": "French", "pt": "Portuguese",
@@ -342,6 +343,24 @@ def queued_updates(q: queue.Queue) -> Iterator[str | Transcription]:
         if isinstance(item, BaseException): raise item
         yield item
         if isinstance(item, Transcription): return
+
+# %% ../nbs/35_inference.ipynb #9a41317a
+class UpdateGate:
+    """Which texts so far a streamer sends: only one that shows something new, at most every `interval` seconds. Each
+    update wakes the reader's thread, which then competes with the model's for the GIL; text that shows nothing yet (a
+    language prefix being written) neither goes out nor takes the slot, so the first words are not held back."""
+    def __init__(self, interval: float = 0.0): self.interval, self.sent, self.shown = float(interval), -float("inf"), ""
+    def __repr__(self): return f"UpdateGate(interval={self.interval:g}, shown={self.shown!r})"
+
+    def due(self, now: float) -> bool:
+        "Whether `interval` seconds have passed since the last text went out (decode the text only then)."
+        return now - self.sent >= self.interval
+
+    def admit(self, text: str, now: float) -> bool:
+        "Whether `text` goes out at `now`: it is due, not empty and not the text last sent (which it then becomes)."
+        if not self.due(now) or not text or text == self.shown: return False
+        self.sent, self.shown = now, text
+        return True
 
 # %% ../nbs/35_inference.ipynb #1998ddbd
 def audio_chunk_kwargs(processor, model) -> dict:

@@ -12,12 +12,12 @@ import numpy as np
 
 if __package__:  # inside the installed package
     from .inference import (SAMPLE_RATE, AudioInputError, Transcription, audio_chunk_kwargs, cut_short, special_ids, split_language,
-                            token_texts, load_audio, normalize_language, queued_updates)
+                            token_texts, load_audio, normalize_language, queued_updates, UpdateGate)
 else:  # a standalone copy next to inference.py in a Space (or a notebook)
     try: from inference import (SAMPLE_RATE, AudioInputError, Transcription, audio_chunk_kwargs, cut_short, special_ids, split_language,
-                                token_texts, load_audio, normalize_language, queued_updates)
+                                token_texts, load_audio, normalize_language, queued_updates, UpdateGate)
     except ImportError: from voxtral_deploy.inference import (SAMPLE_RATE, AudioInputError, Transcription, audio_chunk_kwargs, cut_short, special_ids,
-                                                              split_language, token_texts, load_audio, normalize_language, queued_updates)
+                                                              split_language, token_texts, load_audio, normalize_language, queued_updates, UpdateGate)
 
 # %% auto #0
 __all__ = ['LiveRequest', 'prepare_request', 'transcribe_together', 'stream_transcription', 'BusyError', 'RequestBatcher']
@@ -73,15 +73,13 @@ def _visible_text(tokenizer, ids: list[int]) -> str:
 
 # %% ../nbs/37_live.ipynb #9955f854
 class _RowStreamer:
-    """A `generate` streamer that sends each row's text so far to its request's queue when it shows something new, at
-    most every `stream_interval` seconds: each update wakes the reader's thread, which then competes with the model's for
-    the GIL. Text that shows nothing yet (a language prefix being written) neither goes out nor holds back the first words."""
+    """A `generate` streamer that sends each row's text so far to its request's queue as its `UpdateGate` lets it:
+    something new to show, at most every `stream_interval` seconds."""
     def __init__(self, tokenizer, requests: list[LiveRequest], eos: set[int], specials: set[int]):
         self.tokenizer, self.requests, self.eos, self.specials = tokenizer, requests, eos, specials
         self.ids = [[] for _ in requests]
         self.done = [False] * len(requests)
-        self.sent = [-float("inf")] * len(requests)  # when each row's text was last put on its queue
-        self.shown = [""] * len(requests)            # ... and what it was
+        self.gates = [UpdateGate(r.stream_interval) for r in requests]
         self.prompt_seen = False
 
     def put(self, value):
@@ -89,15 +87,13 @@ class _RowStreamer:
         now = time.perf_counter()
         for i, t in enumerate(value.reshape(-1).tolist()):
             if self.done[i]: continue
-            req = self.requests[i]
+            req, gate = self.requests[i], self.gates[i]
             if t in self.eos or len(self.ids[i]) + 1 >= req.max_new_tokens: self.done[i] = True
             if t in self.eos: continue
             self.ids[i].append(int(t))
-            if t in self.specials or now - self.sent[i] < req.stream_interval: continue
+            if t in self.specials or not gate.due(now): continue
             text = _visible_text(self.tokenizer, [x for x in self.ids[i] if x not in self.specials])
-            if not text or text == self.shown[i]: continue
-            self.sent[i], self.shown[i] = now, text
-            req.queue.put(text)
+            if gate.admit(text, now): req.queue.put(text)
 
     def end(self): pass
 

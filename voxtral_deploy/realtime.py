@@ -12,12 +12,12 @@ import numpy as np
 
 if __package__:  # inside the installed package
     from .inference import (SAMPLE_RATE, Transcription, _model_folder, _resolve_device, _resolve_dtype, special_ids,
-                            token_texts, load_audio, queued_updates)
+                            token_texts, load_audio, queued_updates, UpdateGate)
 else:  # a standalone copy next to inference.py in a Space (or a notebook)
     try: from inference import (SAMPLE_RATE, Transcription, _model_folder, _resolve_device, _resolve_dtype, special_ids,
-                                token_texts, load_audio, queued_updates)
+                                token_texts, load_audio, queued_updates, UpdateGate)
     except ImportError: from voxtral_deploy.inference import (SAMPLE_RATE, Transcription, _model_folder, _resolve_device,
-                                                              _resolve_dtype, special_ids, token_texts, load_audio, queued_updates)
+                                                              _resolve_dtype, special_ids, token_texts, load_audio, queued_updates, UpdateGate)
 
 # %% auto #0
 __all__ = ['REALTIME_MODEL_TYPE', 'REALTIME_ARCHITECTURE', 'is_realtime', 'RealtimeSession', 'RealtimeTranscriber']
@@ -97,23 +97,20 @@ RealtimeSession._window, RealtimeSession._features = _window, _features
 
 # %% ../nbs/37a_realtime.ipynb #b41a1a55
 class _TextStreamer:
-    """Pushes the decoded text so far to a queue when it shows something new, at most every `interval` seconds (the rule
-    of `live._RowStreamer`): each update wakes the reader's thread, which then competes with the model's for the GIL
-    (live audio comes at 12.5 tokens a second, but a clip fed whole runs as fast as the model goes)."""
+    """Pushes the decoded text so far to a queue as its `UpdateGate` lets it: something new to show, at most every
+    `interval` seconds (live audio comes at 12.5 tokens a second, but a clip fed whole runs as fast as the model goes)."""
     def __init__(self, tokenizer, specials: set[int], q: queue.Queue, interval: float = 0.0):
         self.tokenizer, self.specials, self.q, self.ids, self.prompt_seen = tokenizer, specials, q, [], False
-        self.interval, self.sent, self.shown = interval, -float("inf"), ""
+        self.gate = UpdateGate(interval)
     def put(self, value):
         if not self.prompt_seen: self.prompt_seen = True; return
         t = int(value.reshape(-1)[0])
         if t in self.specials: return
         self.ids.append(t)
         now = time.perf_counter()
-        if now - self.sent < self.interval: return  # the final Transcription carries the whole text anyway
+        if not self.gate.due(now): return  # the final Transcription carries the whole text anyway
         text = self.tokenizer.decode(self.ids, skip_special_tokens=True).rstrip("\ufffd").strip()
-        if not text or text == self.shown: return  # nothing new to show: the slot stays free for the next token
-        self.sent, self.shown = now, text
-        self.q.put(text)
+        if self.gate.admit(text, now): self.q.put(text)
     def end(self): pass
 
 def _run(self: RealtimeSession):
