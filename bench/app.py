@@ -150,13 +150,20 @@ def load_test(app, clip: Path, max_new_tokens: int = MAX_NEW_TOKENS, per_client:
             out.append((time.perf_counter() - t, text))
         return out
 
-    batching = lambda: app.client().predict(api_name="/model_info")["batching"]
+    info = app.client()
+    batching = lambda: info.predict(api_name="/model_info")["batching"]
     before = batching()
     t0 = time.perf_counter()
     with cf.ThreadPoolExecutor(CLIENTS) as pool: results = [r for rs in pool.map(work, clients) for r in rs]
     wall, after = time.perf_counter() - t0, batching()
     mean_batch = (after["requests"] - before["requests"]) / max(1, after["batches"] - before["batches"])
     return wall, [r[0] for r in results], [r[1] for r in results], mean_batch
+
+
+def load_tests(app, clip: Path, ten: Path) -> dict:
+    "`load_test` of each client kind on each workload: {(browser, long): result}."
+    return {(browser, long): load_test(app, *((ten, STREAM_TOKENS, LONG_PER_CLIENT) if long else (clip,)), browser=browser)
+            for browser in (False, True) for long in (False, True)}
 
 
 def main():
@@ -217,19 +224,16 @@ def main():
             assert all(r[2] == plain_ten.text for r in runs[name]), "the streamed result differs from the plain one"
 
         # ---- batching: 8 clients against the batching app (this one), then one request at a time ----
-        loads = {(browser, long): load_test(app, *((ten, STREAM_TOKENS, LONG_PER_CLIENT) if long else (clip,)), browser=browser)
-                 for browser in (False, True) for long in (False, True)}
+        loads = load_tests(app, clip, ten)
         app.stop()
         with start_demo_app(space, env_for(hub, {**warm_vars, "BATCH_REGROUP_MS": "0"}, d / "home-nore"), log=d / "app-nore.log") as nore:
             for _ in range(3): ask(nore.client(), clip, MAX_NEW_TOKENS)
-            plain_loads = {(browser, long): load_test(nore, *((ten, STREAM_TOKENS, LONG_PER_CLIENT) if long else (clip,)), browser=browser)
-                           for browser in (False, True) for long in (False, True)}
+            plain_loads = load_tests(nore, clip, ten)
         with start_demo_app(space, env_for(hub, {**warm_vars, "MAX_BATCH_SIZE": "1"}, d / "home-one"), log=d / "app-one.log") as one:
             for _ in range(3): ask(one.client(), clip, MAX_NEW_TOKENS)
-            serial_loads = {(browser, long): load_test(one, *((ten, STREAM_TOKENS, LONG_PER_CLIENT) if long else (clip,)), browser=browser)
-                            for browser in (False, True) for long in (False, True)}
+            serial_loads = load_tests(one, clip, ten)
         for key in loads:
-            assert loads[key][2] == serial_loads[key][2], "batched and one-at-a-time texts differ"
+            assert loads[key][2] == plain_loads[key][2] == serial_loads[key][2], "batched and one-at-a-time texts differ"
             if key[1]: assert set(loads[key][2]) == {plain_ten.text}, "a batched long result differs from the plain one"
     shutil.rmtree(d, ignore_errors=True)
 

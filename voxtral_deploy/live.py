@@ -228,18 +228,17 @@ RequestBatcher.submit = _submit
 def _gather(self: RequestBatcher) -> list[LiveRequest]:
     "The first waiting request and what else comes: within `wait_ms` while more are on their way, or as many as the last batch answered plus those waiting at its end, within `regroup_ms` of that end."
     batch = [self._waiting.get()]
-    now = time.perf_counter()
-    deadline = now + self.wait_ms / 1000
+    deadline = time.perf_counter() + self.wait_ms / 1000
     size, ended = self._last
-    regroup = ended + self.regroup_ms / 1000 if size > 1 and now < ended + self.regroup_ms / 1000 else 0.0
-    expect = min(size, self.max_batch_size)
+    regroup_until = ended + self.regroup_ms / 1000
     while len(batch) < self.max_batch_size:
         try: batch.append(self._waiting.get_nowait()); continue
         except queue.Empty: pass
         now = time.perf_counter()
-        if len(batch) < expect and now < regroup: pass  # the clients just answered are coming back
-        elif now >= deadline or not self._incoming: break  # nothing on its way in: run what there is
-        try: batch.append(self._waiting.get(timeout=0.001))
+        if len(batch) < size and now < regroup_until: timeout = regroup_until - now  # the clients just answered are coming back
+        elif now < deadline and self._incoming: timeout = min(deadline - now, 0.001)  # one is being read: look again shortly
+        else: break  # nothing on its way in: run what there is
+        try: batch.append(self._waiting.get(timeout=timeout))
         except queue.Empty: pass
     return batch
 
