@@ -22,7 +22,8 @@ Every request figure is taken through two clients of the same app, in the same r
   the 2 s clip with 32 new tokens (the model's work ~50 ms, less than Gradio's own per request) and the 10 s
   clip with up to 256 (the model's work dominates, as it does for a real Voxtral on any hardware). The batching
   app is also run with BATCH_REGROUP_MS=0 (a batch starts as soon as nothing more is being read, as before
-  regrouping), and each load test reports the mean batch size from the app's `model_info`.
+  regrouping), and each load test reports the mean batch size from the app's `model_info` and the cores its app's
+  processes and the clients' process kept busy (CPU seconds over wall seconds: 2.0 is all of a 2-core machine).
 
 `python bench/app.py [--skip-cold]` (the cold starts take most of the run).
 """
@@ -135,9 +136,10 @@ def ask(client, clip: Path, max_new_tokens: int) -> list:
 
 
 def load_test(app, clip: Path, max_new_tokens: int = MAX_NEW_TOKENS, per_client: int = PER_CLIENT,
-              browser: bool = False) -> tuple[float, list[float], list[str], float]:
-    "CLIENTS clients, `per_client` requests each, back to back: wall seconds, each request's latency, the texts, the mean batch size."
-    import concurrent.futures as cf, threading
+              browser: bool = False) -> tuple[float, list[float], list[str], float, tuple[float, float]]:
+    """CLIENTS clients, `per_client` requests each, back to back: wall seconds, each request's latency, the texts, the mean
+    batch size, and the cores busy meanwhile (CPU seconds over wall seconds) in the app's processes and in this one."""
+    import concurrent.futures as cf, threading, psutil
     clients = [BrowserClient(app.url) if browser else app.client() for _ in range(CLIENTS)]
     barrier = threading.Barrier(CLIENTS)
 
@@ -153,11 +155,14 @@ def load_test(app, clip: Path, max_new_tokens: int = MAX_NEW_TOKENS, per_client:
     info = app.client()
     batching = lambda: info.predict(api_name="/model_info")["batching"]
     before = batching()
-    t0 = time.perf_counter()
+    procs = [psutil.Process(app.proc.pid)]; procs += procs[0].children(recursive=True)
+    cpu = lambda ps: sum(sum(p.cpu_times()[:2]) for p in ps)
+    app0, me0, t0 = cpu(procs), cpu([psutil.Process()]), time.perf_counter()
     with cf.ThreadPoolExecutor(CLIENTS) as pool: results = [r for rs in pool.map(work, clients) for r in rs]
-    wall, after = time.perf_counter() - t0, batching()
+    wall, app1, me1 = time.perf_counter() - t0, cpu(procs), cpu([psutil.Process()])
+    after = batching()
     mean_batch = (after["requests"] - before["requests"]) / max(1, after["batches"] - before["batches"])
-    return wall, [r[0] for r in results], [r[1] for r in results], mean_batch
+    return wall, [r[0] for r in results], [r[1] for r in results], mean_batch, ((app1 - app0) / wall, (me1 - me0) / wall)
 
 
 def load_tests(app, clip: Path, ten: Path) -> dict:
@@ -257,10 +262,10 @@ def main():
         label = (f"10 s clip, {plain_ten.num_tokens} new tokens" if long else f"2 s clip, {MAX_NEW_TOKENS} new tokens") + \
                 f", {CLIENTS} {'browser-protocol' if browser else 'gradio_client'} clients"
         n = CLIENTS * per
-        for name, (wall, lat, _, mean_batch) in (("batched (up to 8 per generate)", b), ("batched, not regrouping (BATCH_REGROUP_MS=0)", plain_loads[(browser, long)]),
+        for name, (wall, lat, _, mean_batch, (app_cores, bench_cores)) in (("batched (up to 8 per generate)", b), ("batched, not regrouping (BATCH_REGROUP_MS=0)", plain_loads[(browser, long)]),
                                                  ("one at a time (MAX_BATCH_SIZE=1)", o)):
             print(f"{label}, {name}: {n / wall:.2f} requests/s ({n} requests in {wall:.1f} s), latency p50 {p50(lat)*1e3:.0f} ms, "
-                  f"p95 {p95(lat)*1e3:.0f} ms, mean batch {mean_batch:.1f}")
+                  f"p95 {p95(lat)*1e3:.0f} ms, mean batch {mean_batch:.1f}; cores busy: app {app_cores:.2f}, clients {bench_cores:.2f}")
         speedup = o[0] / b[0]
         print(f"{label}: batching throughput ratio {speedup:.2f}x  goal >= 2.5x: {'PASS' if speedup >= 2.5 else 'FAIL'}"
               f"   (not regrouping: {o[0] / plain_loads[(browser, long)][0]:.2f}x)")

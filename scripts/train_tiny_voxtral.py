@@ -74,18 +74,73 @@ def _clip_recipe(rng: random.Random, text: str, voice: str, speed: int, pitch: i
                 lead_s=round(rng.uniform(0.0, 0.3), 2))
 
 
-def train_recipes(n: int, seed: int) -> list[dict]:
-    "`n` training clip recipes: every word is spoken at least a few times by the default voice, the rest at random."
+# ---------------------------------------------------------------------------------------------- pronunciation variants
+# Accents differ mostly in how vowels are realised and in a few consonant habits, which espeak-ng's trained accents
+# share. A "pronunciation variant" speaks a clip's words through espeak's phoneme input (`[[...]]`) after rewriting the
+# voice's own phonemes with an accent profile drawn per clip: some vowels monophthongised, fronted, backed or reduced,
+# and some consonant habits (th-stopping or fronting, h-dropping, glottal t, non-rhotic r, final devoicing, yod-dropping).
+# The rules are generic (common to many English accents), not a copy of the held-out accent; one of them, th-stopping
+# ("three" with a dental t), is also a feature of espeak's Caribbean English, the held-out accent.
+VOWEL_SHIFTS = {"eI": ["e:", "E"], "oU": ["o:", "O:"], "aI": ["a:", "A:", "OI"], "aU": ["a:", "A:"], "i:": ["i", "I"],
+                "u:": ["u", "U"], "E": ["e", "a"], "a": ["a:", "E", "A:"], "0": ["A:", "O:"], "V": ["0", "@", "a"],
+                "3:": ["E:", "@"], "@": ["a", "E", "V"], "@L": ["@l", "El", "Ul"], "A@": ["A:", "a:"], "o@": ["O:", "o:"],
+                "O:": ["o:", "0"], "U": ["u", "u:"], "I": ["i", "E"], "i@": ["e:", "i:"], "3r-": ["@", "a#"],
+                "3": ["@", "a#"]}
+CONSONANT_HABITS = {"T": ["t[", "f"], "h": [""], "t": ["?"], "z": ["s"], "d": ["t"], "j": [""]}
+# multi-letter phoneme mnemonics of espeak's English tables, longest first (the rest are one letter each)
+_PHONEMES = sorted({*VOWEL_SHIFTS, "aI@", "aU@", "e@", "U@", "O@", "I2", "a#", "@2", "@5", "r-", "t[", "d[", "t#", "O2",
+                    "st2", "i@3", "3r", "@r"}, key=len, reverse=True)
+_WORD_PHONEMES: dict = {}
+
+
+def word_phonemes(accent: str, word: str) -> list[str]:
+    "The phonemes espeak-ng's `accent` gives `word` (`espeak-ng -q -x`), split into its mnemonics."
+    key = (accent, word)
+    if key not in _WORD_PHONEMES:
+        out = subprocess.run(["espeak-ng", "-v", accent, "-q", "-x", word], check=True, capture_output=True, text=True,
+                             timeout=60).stdout.strip().rstrip(";")
+        toks, i = [], 0
+        while i < len(out):
+            m = next((p for p in _PHONEMES if out.startswith(p, i)), out[i]); toks.append(m); i += len(m)
+        _WORD_PHONEMES[key] = toks
+    return _WORD_PHONEMES[key]
+
+
+def pronunciation_variant(rng: random.Random, accent: str, text: str, share: float = 0.35) -> str:
+    "`text` as espeak phoneme input, each vowel shift and consonant habit taken with probability `share` for the clip."
+    profile = {p: rng.choice(alts) for table in (VOWEL_SHIFTS, CONSONANT_HABITS) for p, alts in table.items()
+               if rng.random() < share}
+    words = []
+    for w in text.split():
+        toks = word_phonemes(accent, w)
+        last = max((i for i, t in enumerate(toks) if t not in "',"), default=-1)
+        new = []
+        for i, t in enumerate(toks):
+            if t == "t" and "t" in profile and i != last: new.append(t); continue   # glottal t only at a word's end
+            if t == "d" and "d" in profile and i != last: new.append(t); continue   # devoicing only at a word's end
+            new.append(profile.get(t, t))
+        words.append("".join(new))
+    return "[[" + " ".join(words) + "]]"
+
+
+def train_recipes(n: int, seed: int, variants: float = 0.0) -> list[dict]:
+    """`n` training clip recipes: every word is spoken at least a few times by the default voice, the rest at random;
+    a share `variants` of the random ones is spoken as a pronunciation variant (its recipe's `speak`)."""
     rng = random.Random(seed)
+    vrng = random.Random(seed + 2_000_003)  # its own stream: the other recipes do not change with `variants`
     out = []
     for i in range(n):
         if i < 2 * len(VOCAB):  # each word alone, twice, with the default voice at random speeds
             text, voice, speed, pitch = VOCAB[i % len(VOCAB)], "en", rng.choice(TRAIN_SPEEDS), rng.randint(*TRAIN_PITCH)
+            accent = None
         else:
             text = _sequence(rng)
-            voice = _voice(rng.choice(TRAIN_ACCENTS), rng.choice(TRAIN_VARIANTS))
+            accent = rng.choice(TRAIN_ACCENTS)
+            voice = _voice(accent, rng.choice(TRAIN_VARIANTS))
             speed, pitch = rng.choice(TRAIN_SPEEDS), rng.randint(*TRAIN_PITCH)
-        out.append(dict(_clip_recipe(rng, text, voice, speed, pitch), split="train"))
+        r = dict(_clip_recipe(rng, text, voice, speed, pitch), split="train")
+        if accent and vrng.random() < variants: r["speak"] = pronunciation_variant(vrng, accent, text)
+        out.append(r)
     return out
 
 
@@ -102,6 +157,16 @@ def heldout_recipes(seed: int, per_group: int = 40) -> list[dict]:
                 speed = rng.choice(TRAIN_SPEEDS if group == "seen_voice_seen_speed" else UNSEEN_SPEEDS)
             out.append(dict(_clip_recipe(rng, _sequence(rng), voice, speed, rng.randint(30, 70)), group=group))
     for i, r in enumerate(out): r["id"] = f"heldout-{i:03d}"
+    return out
+
+
+def probe_recipes(voice: str, n: int = 40, seed: int = 5) -> list[dict]:
+    "`n` clips of one voice at the trained and untrained speeds (its own seed: not the held-out set), to see what a voice costs."
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        r = _clip_recipe(rng, _sequence(rng), voice, rng.choice(TRAIN_SPEEDS + UNSEEN_SPEEDS), rng.randint(30, 70))
+        out.append(dict(r, id=f"probe-{i:03d}", group=voice))
     return out
 
 
@@ -413,6 +478,8 @@ def main(argv=None):
     ap.add_argument("--copies", type=int, default=3,
                     help="versions of each training clip: as rendered, then speed-perturbed (each step draws one)")
     ap.add_argument("--perturb", type=float, default=0.1, help="speed perturbation: factors in [1 - p, 1 + p]")
+    ap.add_argument("--pronunciation-variants", type=float, default=0.0,
+                    help="share of the multi-word training clips spoken as a pronunciation variant (accent-like rewrites)")
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout in the encoder and attention dropout in both towers")
     ap.add_argument("--heldout-clips", type=int, default=None, help="score only the first N held-out clips of each group")
     ap.add_argument("--batch", type=int, default=24)
@@ -420,6 +487,8 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--ctc-weight", type=float, default=1.0, help="weight of the auxiliary word CTC loss (0: off)")
     ap.add_argument("--evaluate-only", action="store_true", help="re-measure the model already in --out/model")
+    ap.add_argument("--probe-voices", nargs="+", metavar="VOICE",
+                    help="score the model in --out/model on 40 clips of each espeak-ng voice given (language en) and stop")
     ap.add_argument("--export-heldout", type=Path, metavar="DIR", help="write the held-out clips as an audiofolder and stop")
     a = ap.parse_args(argv)
     import torch
@@ -434,11 +503,14 @@ def main(argv=None):
     out, model_dir = a.out, a.out / "model"
     t_wall, t_cpu = time.time(), time.process_time()
     def log(msg): print(f"[{time.time() - t_wall:6.0f}s] {msg}", flush=True)
+    if a.probe_voices:
+        for v in a.probe_voices: evaluate(model_dir, probe_recipes(v), log, language="en")
+        return
     if a.evaluate_only:
         res = evaluate(model_dir, heldout, log); smoke(model_dir, out, log); plain_transformers_check(model_dir, heldout, res["rows"], log)
         return
 
-    recipes = train_recipes(a.train_clips, a.seed)
+    recipes = train_recipes(a.train_clips, a.seed, a.pronunciation_variants)
     log(f"rendering and featurizing {len(recipes)} training clips with {a.threads} processes")
     import multiprocessing as mp
     with mp.get_context("fork").Pool(a.threads) as pool:
@@ -471,7 +543,7 @@ def main(argv=None):
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
     summary = dict(seed=a.seed, train_clips=len(data), train_hours=round(sum(durs) / 3600, 3), params=n_params,
                    steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup, ctc_weight=a.ctc_weight, specaug=a.specaug,
-                   copies=a.copies, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
+                   copies=a.copies, pronunciation_variants=a.pronunciation_variants, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
                    threads=a.threads, torch_threads=a.torch_threads, data_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
                    wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), first_loss=round(np.mean(hist[:20]), 3),
                    final_loss=round(np.mean(hist[-20:]), 4), model_bytes=size, weights_bytes=weights, dtype="float32",

@@ -48,12 +48,13 @@ def copy_smoke_example(examples_dir: str | os.PathLike) -> Path:
 SAMPLE_RATE = 16000
 
 def render_clip(recipe: dict) -> np.ndarray:
-    "The 16 kHz float32 samples of a clip recipe: espeak-ng, then lead-in silence, gain and seeded white noise."
+    """The 16 kHz float32 samples of a clip recipe: espeak-ng, then lead-in silence, gain and seeded white noise. espeak-ng
+    speaks the recipe's `speak` when it has one (training's pronunciation variants: espeak phonemes in `[[...]]`), else its `text`."""
     import soundfile as sf, soxr
     from voxtral_deploy.testing import MissingProgramError
     exe = shutil.which("espeak-ng")
     if exe is None: raise MissingProgramError("espeak-ng", "Rendering the held-out speech clips", "apt-get install espeak-ng")
-    cmd = [exe, "-v", recipe["voice"], "-s", str(recipe["speed"]), "-p", str(recipe["pitch"]), "--stdout", "--", recipe["text"]]
+    cmd = [exe, "-v", recipe["voice"], "-s", str(recipe["speed"]), "-p", str(recipe["pitch"]), "--stdout", "--", recipe.get("speak") or recipe["text"]]
     wav = subprocess.run(cmd, check=True, capture_output=True, timeout=60).stdout
     y, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=False)
     if y.ndim > 1: y = y.mean(axis=1)
