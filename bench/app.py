@@ -155,11 +155,12 @@ def load_test(app, clip: Path, max_new_tokens: int = MAX_NEW_TOKENS, per_client:
     info = app.client()
     batching = lambda: info.predict(api_name="/model_info")["batching"]
     before = batching()
-    procs = [psutil.Process(app.proc.pid)]; procs += procs[0].children(recursive=True)
+    procs, me = [psutil.Process(app.proc.pid)], [psutil.Process()]
+    procs += procs[0].children(recursive=True)
     cpu = lambda ps: sum(sum(p.cpu_times()[:2]) for p in ps)
-    app0, me0, t0 = cpu(procs), cpu([psutil.Process()]), time.perf_counter()
+    app0, me0, t0 = cpu(procs), cpu(me), time.perf_counter()
     with cf.ThreadPoolExecutor(CLIENTS) as pool: results = [r for rs in pool.map(work, clients) for r in rs]
-    wall, app1, me1 = time.perf_counter() - t0, cpu(procs), cpu([psutil.Process()])
+    wall, app1, me1 = time.perf_counter() - t0, cpu(procs), cpu(me)
     after = batching()
     mean_batch = (after["requests"] - before["requests"]) / max(1, after["batches"] - before["batches"])
     return wall, [r[0] for r in results], [r[1] for r in results], mean_batch, ((app1 - app0) / wall, (me1 - me0) / wall)

@@ -21,7 +21,7 @@ seconds of padding instead of 30 s of it. `voxtral_deploy.inference.audio_chunk_
 """
 from __future__ import annotations
 
-import argparse, io, json, math, os, random, shutil, subprocess, sys, tempfile, time
+import argparse, functools, io, json, math, os, random, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -91,20 +91,18 @@ CONSONANT_HABITS = {"T": ["t[", "f"], "h": [""], "t": ["?"], "z": ["s"], "d": ["
 # multi-letter phoneme mnemonics of espeak's English tables, longest first (the rest are one letter each)
 _PHONEMES = sorted({*VOWEL_SHIFTS, "aI@", "aU@", "e@", "U@", "O@", "I2", "a#", "@2", "@5", "r-", "t[", "d[", "t#", "O2",
                     "st2", "i@3", "3r", "@r"}, key=len, reverse=True)
-_WORD_PHONEMES: dict = {}
+WORD_FINAL_ONLY = {"t", "d"}  # glottal t and devoicing happen only at a word's end
 
 
-def word_phonemes(accent: str, word: str) -> list[str]:
+@functools.lru_cache(maxsize=None)
+def word_phonemes(accent: str, word: str) -> tuple[str, ...]:
     "The phonemes espeak-ng's `accent` gives `word` (`espeak-ng -q -x`), split into its mnemonics."
-    key = (accent, word)
-    if key not in _WORD_PHONEMES:
-        out = subprocess.run(["espeak-ng", "-v", accent, "-q", "-x", word], check=True, capture_output=True, text=True,
-                             timeout=60).stdout.strip().rstrip(";")
-        toks, i = [], 0
-        while i < len(out):
-            m = next((p for p in _PHONEMES if out.startswith(p, i)), out[i]); toks.append(m); i += len(m)
-        _WORD_PHONEMES[key] = toks
-    return _WORD_PHONEMES[key]
+    out = subprocess.run(["espeak-ng", "-v", accent, "-q", "-x", word], check=True, capture_output=True, text=True,
+                         timeout=60).stdout.strip().rstrip(";")
+    toks, i = [], 0
+    while i < len(out):
+        m = next((p for p in _PHONEMES if out.startswith(p, i)), out[i]); toks.append(m); i += len(m)
+    return tuple(toks)
 
 
 def pronunciation_variant(rng: random.Random, accent: str, text: str, share: float = 0.35) -> str:
@@ -114,13 +112,8 @@ def pronunciation_variant(rng: random.Random, accent: str, text: str, share: flo
     words = []
     for w in text.split():
         toks = word_phonemes(accent, w)
-        last = max((i for i, t in enumerate(toks) if t not in "',"), default=-1)
-        new = []
-        for i, t in enumerate(toks):
-            if t == "t" and "t" in profile and i != last: new.append(t); continue   # glottal t only at a word's end
-            if t == "d" and "d" in profile and i != last: new.append(t); continue   # devoicing only at a word's end
-            new.append(profile.get(t, t))
-        words.append("".join(new))
+        last = max((i for i, t in enumerate(toks) if t not in ("'", ",")), default=-1)  # the last phoneme, not a stress mark
+        words.append("".join(t if t in WORD_FINAL_ONLY and i != last else profile.get(t, t) for i, t in enumerate(toks)))
     return "[[" + " ".join(words) + "]]"
 
 
