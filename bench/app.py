@@ -23,7 +23,10 @@ Every request figure is taken through two clients of the same app, in the same r
   clip with up to 256 (the model's work dominates, as it does for a real Voxtral on any hardware). The batching
   app is also run with BATCH_REGROUP_MS=0 (a batch starts as soon as nothing more is being read, as before
   regrouping), and each load test reports the mean batch size from the app's `model_info` and the cores its app's
-  processes and the clients' process kept busy (CPU seconds over wall seconds: 2.0 is all of a 2-core machine).
+  processes and the clients kept busy (CPU seconds over wall seconds: 2.0 is all of a 2-core machine). The 8
+  gradio_client clients run in 8 processes (as 8 threads of one process they saturated its GIL at 1.07 cores); even so
+  they take ~180 ms of CPU a request, ~1 core of a 2-core machine, so their figures measure the callers as much as the
+  app (BENCHMARKS.md). The browser-protocol clients are threads (~20 ms of CPU a request, 0.05-0.10 cores in all).
 
 `python bench/app.py [--skip-cold]` (the cold starts take most of the run).
 """
@@ -135,35 +138,66 @@ def ask(client, clip: Path, max_new_tokens: int) -> list:
     return client.predict(handle_file(str(clip)), "auto", max_new_tokens, api_name="/transcribe")
 
 
+def _client_process(url: str, clip: str, max_new_tokens: int, per_client: int, barrier, results):
+    "One gradio_client client in a process of its own: `per_client` requests back to back after the barrier."
+    from gradio_client import Client, handle_file
+    client = Client(url, verbose=False)
+    barrier.wait()
+    cpu0, out = time.process_time(), []
+    for _ in range(per_client):
+        t = time.perf_counter()
+        text = client.predict(handle_file(clip), "auto", max_new_tokens, api_name="/transcribe")[0]
+        out.append((time.perf_counter() - t, text))
+    results.put((out, time.process_time() - cpu0))
+
+
 def load_test(app, clip: Path, max_new_tokens: int = MAX_NEW_TOKENS, per_client: int = PER_CLIENT,
               browser: bool = False) -> tuple[float, list[float], list[str], float, tuple[float, float]]:
     """CLIENTS clients, `per_client` requests each, back to back: wall seconds, each request's latency, the texts, the mean
-    batch size, and the cores busy meanwhile (CPU seconds over wall seconds) in the app's processes and in this one."""
-    import concurrent.futures as cf, threading, psutil
-    clients = [BrowserClient(app.url) if browser else app.client() for _ in range(CLIENTS)]
-    barrier = threading.Barrier(CLIENTS)
-
-    def work(client):
-        barrier.wait()
-        out = []
-        for _ in range(per_client):
-            t = time.perf_counter()
-            text = ask(client, clip, max_new_tokens)[0]
-            out.append((time.perf_counter() - t, text))
-        return out
-
+    batch size, and the cores busy meanwhile (CPU seconds over wall seconds) in the app's processes and in the clients'.
+    BrowserClients are threads of this process (together they keep ~0.1 core busy); gradio_client clients are a process
+    each, since 8 of them as threads of one process saturate its GIL (~1.07 cores) and measure the load generator."""
+    import concurrent.futures as cf, multiprocessing as mp, threading, psutil
     info = app.client()
     batching = lambda: info.predict(api_name="/model_info")["batching"]
     before = batching()
-    procs, me = [psutil.Process(app.proc.pid)], [psutil.Process()]
+    procs = [psutil.Process(app.proc.pid)]
     procs += procs[0].children(recursive=True)
     cpu = lambda ps: sum(sum(p.cpu_times()[:2]) for p in ps)
-    app0, me0, t0 = cpu(procs), cpu(me), time.perf_counter()
-    with cf.ThreadPoolExecutor(CLIENTS) as pool: results = [r for rs in pool.map(work, clients) for r in rs]
-    wall, app1, me1 = time.perf_counter() - t0, cpu(procs), cpu(me)
+    if browser:
+        clients, barrier = [BrowserClient(app.url) for _ in range(CLIENTS)], threading.Barrier(CLIENTS + 1)
+
+        def work(client):
+            barrier.wait()
+            out = []
+            for _ in range(per_client):
+                t = time.perf_counter()
+                text = ask(client, clip, max_new_tokens)[0]
+                out.append((time.perf_counter() - t, text))
+            return out
+
+        me = psutil.Process()
+        with cf.ThreadPoolExecutor(CLIENTS) as pool:
+            futures = [pool.submit(work, c) for c in clients]
+            barrier.wait()
+            app0, me0, t0 = cpu(procs), cpu([me]), time.perf_counter()
+            results = [r for f in futures for r in f.result()]
+        wall, app1, clients_cpu = time.perf_counter() - t0, cpu(procs), cpu([me]) - me0
+    else:
+        ctx = mp.get_context("spawn")
+        barrier, queue = ctx.Barrier(CLIENTS + 1), ctx.Queue()
+        workers = [ctx.Process(target=_client_process, args=(app.url, str(clip), max_new_tokens, per_client, barrier, queue))
+                   for _ in range(CLIENTS)]
+        for w in workers: w.start()
+        barrier.wait(timeout=300)
+        app0, t0 = cpu(procs), time.perf_counter()
+        done = [queue.get(timeout=900) for _ in workers]
+        wall, app1 = time.perf_counter() - t0, cpu(procs)
+        for w in workers: w.join(timeout=60)
+        results, clients_cpu = [r for out, _ in done for r in out], sum(c for _, c in done)
     after = batching()
     mean_batch = (after["requests"] - before["requests"]) / max(1, after["batches"] - before["batches"])
-    return wall, [r[0] for r in results], [r[1] for r in results], mean_batch, ((app1 - app0) / wall, (me1 - me0) / wall)
+    return wall, [r[0] for r in results], [r[1] for r in results], mean_batch, ((app1 - app0) / wall, clients_cpu / wall)
 
 
 def load_tests(app, clip: Path, ten: Path) -> dict:
