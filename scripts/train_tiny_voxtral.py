@@ -9,6 +9,7 @@ it never heard, through the project's own inference path (`voxtral_deploy.infere
 Everything is seeded: the data recipes, the noise, the initial weights and the batch order.
 
     nice -n 5 .venv/bin/python scripts/train_tiny_voxtral.py            # train, evaluate, write the fixture
+    .venv/bin/python scripts/train_tiny_voxtral.py --torch-threads 2    # how the committed model was made (alone on 2 cores)
     .venv/bin/python scripts/train_tiny_voxtral.py --export-heldout DIR  # held-out clips as an audiofolder
     .venv/bin/python scripts/train_tiny_voxtral.py --evaluate-only      # re-measure the committed model
 
@@ -521,8 +522,8 @@ def main(argv=None):
     ap.add_argument("--perturb", type=float, default=0.1, help="speed perturbation: factors in [1 - p, 1 + p]")
     ap.add_argument("--pronunciation-variants", type=float, default=0.0,
                     help="share of the multi-word training clips spoken as a pronunciation variant (accent-like rewrites)")
-    ap.add_argument("--foreign-accents", type=float, default=0.0,
-                    help="share of the multi-word training clips spoken by another language's voice (its table, English phonemes)")
+    ap.add_argument("--foreign-accents", type=float, default=0.5,
+                    help="share of the multi-word training clips spoken by another language's voice (its table, English phonemes; 0: none)")
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout in the encoder and attention dropout in both towers")
     ap.add_argument("--heldout-clips", type=int, default=None, help="score only the first N held-out clips of each group")
     ap.add_argument("--batch", type=int, default=24)
