@@ -376,8 +376,10 @@ def loss_of(model, feats, input_ids, labels, att, words=None, word_lengths=None,
 
 
 def train(model, data, tok, *, steps: int, batch: int, lr: float, warmup: int, seed: int, log,
-          ctc_weight: float = 0.5, specaug: float = 0.0):
-    "AdamW with linear warmup and cosine decay to 5% of `lr`; the CTC head is thrown away afterwards."
+          ctc_weight: float = 0.5, specaug: float = 0.0, ema: float = 0.0):
+    """AdamW with linear warmup and cosine decay to 5% of `lr`; the CTC head is thrown away afterwards. With `ema`, also
+    keeps an exponential moving average of the weights (decay `ema`, ramped up as min(ema, (1 + k) / (10 + k)) at step
+    k) and returns it as a state dict beside the loss history; otherwise the second item is None."""
     import torch
     rng = random.Random(seed + 7)
     ctc_head = torch.nn.Linear(model.config.text_config.hidden_size, len(VOCAB) + 1)  # not saved: training only
@@ -388,6 +390,8 @@ def train(model, data, tok, *, steps: int, batch: int, lr: float, warmup: int, s
         return min(1.0, (k + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k, steps) / steps)))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     model.train()
+    avg = {k: v.detach().clone() for k, v in model.state_dict().items()} if ema else None
+    live = model.state_dict()  # the same tensors as the parameters and buffers, updated in place by the optimiser
     order, pos, t0, hist, hist_total = [], 0, time.time(), [], []
     for step in range(steps):
         if pos + batch > len(order): order = list(range(len(data))); rng.shuffle(order); pos = 0
@@ -396,12 +400,17 @@ def train(model, data, tok, *, steps: int, batch: int, lr: float, warmup: int, s
         opt.zero_grad(set_to_none=True); loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step(); sched.step()
+        if avg is not None:
+            d = min(ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for k, v in avg.items():
+                    if v.is_floating_point(): v.lerp_(live[k], 1 - d)
         hist.append(ce.item()); hist_total.append(loss.item())
         if (step + 1) % 50 == 0 or step == steps - 1:
             log(f"step {step + 1}/{steps} text loss {np.mean(hist[-50:]):.4f} (with CTC {np.mean(hist_total[-50:]):.4f}) "
                 f"lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s")
     model.eval()
-    return hist
+    return hist, avg
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -529,6 +538,9 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="keep an exponential moving average of the weights with this decay and save it (0: off); the "
+                         "last weights are scored too, for comparison")
     ap.add_argument("--ctc-weight", type=float, default=1.0, help="weight of the auxiliary word CTC loss (0: off)")
     ap.add_argument("--evaluate-only", action="store_true", help="re-measure the model already in --out/model")
     ap.add_argument("--probe-voices", nargs="+", metavar="VOICE",
@@ -572,14 +584,23 @@ def main(argv=None):
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params:,} parameters")
     t_train0 = time.time()
-    hist = train(model, data, processor.tokenizer, steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup, seed=a.seed,
-                 log=log, ctc_weight=a.ctc_weight, specaug=a.specaug)
+    hist, avg = train(model, data, processor.tokenizer, steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup,
+                      seed=a.seed, log=log, ctc_weight=a.ctc_weight, specaug=a.specaug, ema=a.ema)
     t_train = time.time() - t_train0
+    last, t_extra, cpu_extra = None, time.time(), time.process_time()
+    if avg is not None:  # score the last weights too, then keep the average (not counted in the times below)
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save_pretrained(tmp, safe_serialization=True); build_processor(Path(tmp))
+            log("the last weights, before averaging:")
+            last = {lang or "auto": {k: v for k, v in evaluate(Path(tmp), heldout, log, language=lang).items() if k != "rows"}
+                    for lang in (None, "en")}
+        model.load_state_dict(avg)
+    t_extra, cpu_extra = time.time() - t_extra, time.process_time() - cpu_extra
 
     if model_dir.exists(): shutil.rmtree(model_dir)
     model.save_pretrained(model_dir, safe_serialization=True)
     build_processor(model_dir)
-    wall, cpu = time.time() - t_wall, time.process_time() - t_cpu + children_cpu
+    wall, cpu = time.time() - t_wall - t_extra, time.process_time() - t_cpu + children_cpu - cpu_extra
     log(f"saved to {model_dir}; training wall {wall:.0f}s, CPU {cpu:.0f}s")
     result = evaluate(model_dir, heldout, log)
     result_en = evaluate(model_dir, heldout, log, language="en")
@@ -587,12 +608,13 @@ def main(argv=None):
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
     summary = dict(seed=a.seed, train_clips=len(data), train_hours=round(sum(durs) / 3600, 3), params=n_params,
                    steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup, ctc_weight=a.ctc_weight, specaug=a.specaug,
-                   copies=a.copies, pronunciation_variants=a.pronunciation_variants, foreign_accents=a.foreign_accents, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
+                   ema=a.ema, copies=a.copies, pronunciation_variants=a.pronunciation_variants, foreign_accents=a.foreign_accents, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
                    threads=a.threads, torch_threads=a.torch_threads, data_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
                    wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), first_loss=round(np.mean(hist[:20]), 3),
                    final_loss=round(np.mean(hist[-20:]), 4), model_bytes=size, weights_bytes=weights, dtype="float32",
                    torch=torch.__version__, heldout_wer=result["wer"], heldout_groups=result["groups"],
                    heldout_wer_language_en=result_en["wer"], heldout_groups_language_en=result_en["groups"])
+    if last is not None: summary["last_weights"] = last
     summary["smoke"] = smoke(model_dir, out, log)
     summary["plain_transformers"] = plain_transformers_check(model_dir, heldout, result["rows"], log)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
