@@ -18,7 +18,9 @@ chunk, and its tekken.json says `chunk_length_s: 4.0`), so training and inferenc
 seconds of padding instead of 30 s of it. `voxtral_deploy.inference.audio_chunk_kwargs` passes the matching
 `pad_to_multiple_of`/`max_source_positions` to `apply_transcription_request` (those are class defaults of the processor,
 30 s, never saved with it). Training computes the very same log-mel features once per clip and runs the model's own
-`get_audio_features` and decoder on them.
+`get_audio_features` and decoder on them. `--hop 200` or `--hop 320` makes the mel hop coarser than Voxtral's 160
+samples, and with it a chunk's frames, positions and audio tokens (40 or 25): a step costs 0.6x at 320, and the
+WER over three seeds is 2-3 points worse (BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -32,11 +34,11 @@ sys.path.insert(0, str(ROOT))
 FIXTURE = ROOT / "tests" / "fixtures" / "tiny-voxtral-speech"
 
 SAMPLE_RATE = 16000
-HOP = 160
+HOP = 160                   # mel hop in samples (Voxtral's 160: 10 ms); `--hop` changes it, see `set_hop`
 CHUNK_S = 4.0               # seconds of audio per encoder chunk (30 for real Voxtral)
 CHUNK_SAMPLES = int(CHUNK_S * SAMPLE_RATE)
 CHUNK_FRAMES = CHUNK_SAMPLES // HOP   # 400 mel frames: conv stride 2 -> 200 encoder positions (max_source_positions)
-FRAMES_PER_TOKEN = 8        # conv stride 2, then 4 encoder frames stacked into one audio token (12.5 Hz)
+FRAMES_PER_TOKEN = 8        # conv stride 2, then 4 encoder frames stacked into one audio token (12.5 Hz at hop 160)
 PROMPT_HEAD = [1, 3, 25]    # <s> [INST] [BEGIN_AUDIO], then [AUDIO] x n
 AUDIO_TOKEN = 24
 EOS = 2
@@ -234,6 +236,8 @@ def build_processor(dir: Path):
     with tempfile.TemporaryDirectory() as tmp:
         tekken = Path(tmp) / "tekken.json"
         spec = tiny_tekken(); spec["audio"]["chunk_length_s"] = CHUNK_S
+        spec["audio"]["frame_rate"] = SAMPLE_RATE / (HOP * FRAMES_PER_TOKEN)
+        spec["audio"]["audio_encoding_config"]["hop_length"] = HOP
         tekken.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
         tokenizer = MistralCommonBackend(tokenizer_path=str(tekken))
         features = WhisperFeatureExtractor(feature_size=128, sampling_rate=SAMPLE_RATE, hop_length=HOP,
@@ -247,6 +251,19 @@ AUDIO_CONFIG_OVERRIDES = dict(hidden_size=96, intermediate_size=384, num_hidden_
                               max_source_positions=CHUNK_FRAMES // 2)
 TEXT_CONFIG_OVERRIDES = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4,
                              num_key_value_heads=2, head_dim=32, max_position_embeddings=1024)
+
+
+def set_hop(hop: int):
+    """Use a mel hop of `hop` samples everywhere: the feature extractor, the tekken audio section (its `hop_length` and
+    `frame_rate`, which set how many [AUDIO] tokens mistral-common writes per chunk) and the encoder's
+    `max_source_positions`. A chunk keeps `CHUNK_S` seconds; at hop 320 it is 200 mel frames, 100 encoder positions and
+    25 audio tokens (6.25 Hz) instead of 400, 200 and 50. Call it before any clip is featurized."""
+    global HOP, CHUNK_FRAMES
+    if hop < 1 or CHUNK_SAMPLES % (hop * FRAMES_PER_TOKEN):
+        raise ValueError(f"A {CHUNK_S:g} s chunk is not a whole number of audio tokens at hop {hop}: use a hop that divides "
+                         f"{CHUNK_SAMPLES // FRAMES_PER_TOKEN} samples (160, 200, 320, ...).")
+    HOP, CHUNK_FRAMES = hop, CHUNK_SAMPLES // hop
+    AUDIO_CONFIG_OVERRIDES["max_source_positions"] = CHUNK_FRAMES // 2
 
 
 def build_model(seed: int, dropout: float = 0.0):
@@ -519,7 +536,9 @@ def export_heldout(dir: Path, recipes: list[dict]):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=FIXTURE, help="fixture folder (model/ inside it)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seeds the training clips, the initial weights and the batch order")
+    ap.add_argument("--heldout-seed", type=int, default=0,
+                    help="seeds the held-out set (0: the committed fixture's, so that runs with other seeds compare)")
     ap.add_argument("--threads", type=int, default=2, help="processes that render and featurize the clips")
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="torch threads for training (on a machine shared with other jobs, 1 is several times faster)")
@@ -535,6 +554,7 @@ def main(argv=None):
                     help="share of the multi-word training clips spoken by another language's voice (its table, English phonemes; 0: none)")
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout in the encoder and attention dropout in both towers")
     ap.add_argument("--heldout-clips", type=int, default=None, help="score only the first N held-out clips of each group")
+    ap.add_argument("--hop", type=int, default=HOP, help="mel hop in samples (160: 50 audio tokens per 4 s chunk; 320: 25)")
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--warmup", type=int, default=100)
@@ -547,10 +567,12 @@ def main(argv=None):
                     help="score the model in --out/model on 40 clips of each espeak-ng voice given (language en) and stop")
     ap.add_argument("--export-heldout", type=Path, metavar="DIR", help="write the held-out clips as an audiofolder and stop")
     a = ap.parse_args(argv)
+    try: set_hop(a.hop)
+    except ValueError as e: ap.error(str(e))
     import torch
     torch.set_num_threads(a.torch_threads); torch.manual_seed(a.seed); np.random.seed(a.seed); random.seed(a.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    heldout = heldout_recipes(a.seed)
+    heldout = heldout_recipes(a.heldout_seed)
     if a.export_heldout:
         print(export_heldout(a.export_heldout, heldout)); return
     if a.heldout_clips:  # a quick look while exploring: the first N clips of each group
@@ -606,9 +628,9 @@ def main(argv=None):
     result_en = evaluate(model_dir, heldout, log, language="en")
     size = sum(p.stat().st_size for p in model_dir.iterdir())
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
-    summary = dict(seed=a.seed, train_clips=len(data), train_hours=round(sum(durs) / 3600, 3), params=n_params,
+    summary = dict(seed=a.seed, heldout_seed=a.heldout_seed, train_clips=len(data), train_hours=round(sum(durs) / 3600, 3), params=n_params,
                    steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup, ctc_weight=a.ctc_weight, specaug=a.specaug,
-                   ema=a.ema, copies=a.copies, pronunciation_variants=a.pronunciation_variants, foreign_accents=a.foreign_accents, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
+                   ema=a.ema, hop=HOP, copies=a.copies, pronunciation_variants=a.pronunciation_variants, foreign_accents=a.foreign_accents, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
                    threads=a.threads, torch_threads=a.torch_threads, data_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
                    wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), first_loss=round(np.mean(hist[:20]), 3),
                    final_loss=round(np.mean(hist[-20:]), 4), model_bytes=size, weights_bytes=weights, dtype="float32",

@@ -1,0 +1,44 @@
+"The training script of the tiny speech Voxtral: its mel-hop option keeps the processor, the tekken and the encoder in step."
+import subprocess, sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# In a fresh interpreter: `set_hop` changes the script's module globals.
+CHECK = r'''
+import json, sys, numpy as np
+sys.path.insert(0, sys.argv[1] + "/scripts")
+import train_tiny_voxtral as T
+from voxtral_deploy.inference import Transcriber, audio_chunk_kwargs
+hop, out = int(sys.argv[2]), sys.argv[3]
+T.set_hop(hop)
+processor = T.build_processor(__import__("pathlib").Path(out))
+model = T.build_model(0); model.save_pretrained(out)
+recipe = dict(text="three seven green", voice="en", speed=175, pitch=50, seed=3, snr_db=30, gain=0.8, lead_s=0.1)
+y = T.render(recipe)
+inputs = processor.apply_transcription_request(language="en", audio=[y], format=["WAV"], model_id="x", sampling_rate=16000,
+                                               audio_kwargs=audio_chunk_kwargs(processor, model))
+ours = T.features_of(y, processor.feature_extractor)
+text = Transcriber.from_pretrained(out).transcribe(y).text   # random weights: any text, but generate must run
+print(json.dumps(dict(frames=inputs["input_features"].shape[-1], audio_tokens=int((inputs["input_ids"] == T.AUDIO_TOKEN).sum()),
+                      positions=model.config.audio_config.max_source_positions, ours=ours.shape[-1],
+                      max_diff=float(np.abs(ours - inputs["input_features"][0].numpy()).max()), text=isinstance(text, str))))
+'''
+
+
+@pytest.mark.parametrize("hop, frames, tokens", [(160, 400, 50), (320, 200, 25)])
+def test_hop_keeps_processor_tekken_and_encoder_in_step(tmp_path, hop, frames, tokens):
+    import json
+    r = subprocess.run([sys.executable, "-c", CHECK, str(ROOT), str(hop), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (got["frames"], got["audio_tokens"], got["positions"], got["ours"]) == (frames, tokens, frames // 2, frames)
+    assert got["max_diff"] < 1e-2 and got["text"]   # training's cached features are the processor's (float16)
+
+
+def test_hop_that_splits_an_audio_token_is_refused():
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_tiny_voxtral.py"), "--hop", "240", "--out", "/nonexistent"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "not a whole number of audio tokens at hop 240" in r.stderr, r.stderr[-2000:]
