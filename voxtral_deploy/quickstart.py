@@ -80,7 +80,7 @@ def _config(model_dir: Path, heldout: Path | None, examples: Path, endpoint: str
     "The quickstart's deployment: the trained tiny model, evaluated on its held-out set, or the given model as it is."
     name = "voxtral-tiny" if tiny else (model_dir.name if model_dir.name != "model" else model_dir.parent.name)
     meta = ModelMetadata(name="Voxtral tiny speech (quickstart)", languages=["en"], license="apache-2.0",
-                         description="A tiny Voxtral (about 0.45 M parameters) trained by `scripts/train_tiny_voxtral.py` on "
+                         description="A tiny Voxtral trained by `scripts/train_tiny_voxtral.py` on "
                                      "espeak-ng speech of a 40-word English vocabulary (digits, colours, a few nouns), "
                                      "deployed by `voxtral-deploy quickstart` to a local hub.") if tiny else ModelMetadata()
     return DeployConfig(model_dir=str(model_dir), repo_id=name, endpoint=endpoint, metadata=meta,
