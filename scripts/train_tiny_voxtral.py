@@ -247,8 +247,7 @@ def build_processor(dir: Path):
     return processor
 
 
-AUDIO_CONFIG_OVERRIDES = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
-                              max_source_positions=CHUNK_FRAMES // 2)
+AUDIO_CONFIG_OVERRIDES = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4)
 TEXT_CONFIG_OVERRIDES = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4,
                              num_key_value_heads=2, head_dim=32, max_position_embeddings=1024)
 
@@ -256,21 +255,21 @@ TEXT_CONFIG_OVERRIDES = dict(hidden_size=128, intermediate_size=384, num_hidden_
 def set_hop(hop: int):
     """Use a mel hop of `hop` samples everywhere: the feature extractor, the tekken audio section (its `hop_length` and
     `frame_rate`, which set how many [AUDIO] tokens mistral-common writes per chunk) and the encoder's
-    `max_source_positions`. A chunk keeps `CHUNK_S` seconds; at hop 320 it is 200 mel frames, 100 encoder positions and
+    `max_source_positions` (`build_model` derives it from `CHUNK_FRAMES`). A chunk keeps `CHUNK_S` seconds; at hop 320 it is 200 mel frames, 100 encoder positions and
     25 audio tokens (6.25 Hz) instead of 400, 200 and 50. Call it before any clip is featurized."""
     global HOP, CHUNK_FRAMES
     if hop < 1 or CHUNK_SAMPLES % (hop * FRAMES_PER_TOKEN):
         raise ValueError(f"A {CHUNK_S:g} s chunk is not a whole number of audio tokens at hop {hop}: use a hop that divides "
                          f"{CHUNK_SAMPLES // FRAMES_PER_TOKEN} samples (160, 200, 320, ...).")
     HOP, CHUNK_FRAMES = hop, CHUNK_SAMPLES // hop
-    AUDIO_CONFIG_OVERRIDES["max_source_positions"] = CHUNK_FRAMES // 2
 
 
 def build_model(seed: int, dropout: float = 0.0):
     import torch
     from transformers import GenerationConfig, VoxtralConfig, VoxtralForConditionalGeneration
     from voxtral_deploy.testing import AUDIO_TOKEN_ID, TINY_AUDIO_CONFIG, TINY_TEXT_CONFIG
-    audio = {**TINY_AUDIO_CONFIG, **AUDIO_CONFIG_OVERRIDES, "dropout": dropout, "attention_dropout": dropout}
+    audio = {**TINY_AUDIO_CONFIG, **AUDIO_CONFIG_OVERRIDES, "max_source_positions": CHUNK_FRAMES // 2,  # conv stride 2
+             "dropout": dropout, "attention_dropout": dropout}
     assert audio["intermediate_size"] == 4 * audio["hidden_size"], "the projector stacks 4 encoder frames"
     text = {**TINY_TEXT_CONFIG, **TEXT_CONFIG_OVERRIDES, "attention_dropout": dropout}
     config = VoxtralConfig(audio_config=audio, text_config=text, audio_token_id=AUDIO_TOKEN_ID)

@@ -16,15 +16,15 @@ hop, out = int(sys.argv[2]), sys.argv[3]
 T.set_hop(hop)
 processor = T.build_processor(__import__("pathlib").Path(out))
 model = T.build_model(0); model.save_pretrained(out)
-recipe = dict(text="three seven green", voice="en", speed=175, pitch=50, seed=3, snr_db=30, gain=0.8, lead_s=0.1)
+recipe = dict(text=T.SMOKE_TEXT, **T.DEFAULT_VOICE, seed=3, snr_db=30, gain=0.8, lead_s=0.1)
 y = T.render(recipe)
 inputs = processor.apply_transcription_request(language="en", audio=[y], format=["WAV"], model_id="x", sampling_rate=16000,
                                                audio_kwargs=audio_chunk_kwargs(processor, model))
 ours = T.features_of(y, processor.feature_extractor)
-text = Transcriber.from_pretrained(out).transcribe(y).text   # random weights: any text, but generate must run
+Transcriber.from_pretrained(out).transcribe(y)   # random weights: any text, but generate must run (else exit 1)
 print(json.dumps(dict(frames=inputs["input_features"].shape[-1], audio_tokens=int((inputs["input_ids"] == T.AUDIO_TOKEN).sum()),
                       positions=model.config.audio_config.max_source_positions, ours=ours.shape[-1],
-                      max_diff=float(np.abs(ours - inputs["input_features"][0].numpy()).max()), text=isinstance(text, str))))
+                      max_diff=float(np.abs(ours - inputs["input_features"][0].numpy()).max()))))
 '''
 
 
@@ -35,7 +35,7 @@ def test_hop_keeps_processor_tekken_and_encoder_in_step(tmp_path, hop, frames, t
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert (got["frames"], got["audio_tokens"], got["positions"], got["ours"]) == (frames, tokens, frames // 2, frames)
-    assert got["max_diff"] < 1e-2 and got["text"]   # training's cached features are the processor's (float16)
+    assert got["max_diff"] < 1e-2   # training's cached features are the processor's (float16)
 
 
 def test_hop_that_splits_an_audio_token_is_refused():
