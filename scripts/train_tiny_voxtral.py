@@ -264,6 +264,25 @@ def set_hop(hop: int):
     HOP, CHUNK_FRAMES = hop, CHUNK_SAMPLES // hop
 
 
+def set_sizes(encoder_width: int | None = None, encoder_layers: int | None = None, decoder_layers: int | None = None,
+              decoder_intermediate: int | None = None):
+    """Resize the towers: the encoder's hidden size (its intermediate size follows at 4x, which the projector needs) and
+    layer count, and the decoder's layer count and MLP size. None keeps the default."""
+    global AUDIO_CONFIG_OVERRIDES, TEXT_CONFIG_OVERRIDES
+    for name, n in (("--encoder-width", encoder_width), ("--encoder-layers", encoder_layers), ("--decoder-layers", decoder_layers),
+                    ("--decoder-intermediate", decoder_intermediate)):
+        if n is not None and n < 1: raise ValueError(f"{name} must be at least 1, not {n}.")
+    if encoder_width is not None:
+        heads = AUDIO_CONFIG_OVERRIDES["num_attention_heads"]
+        if encoder_width % heads:
+            raise ValueError(f"--encoder-width {encoder_width} does not split into {heads} attention heads: use a multiple of {heads}.")
+        AUDIO_CONFIG_OVERRIDES = {**AUDIO_CONFIG_OVERRIDES, "hidden_size": encoder_width, "intermediate_size": 4 * encoder_width}
+    if encoder_layers is not None: AUDIO_CONFIG_OVERRIDES = {**AUDIO_CONFIG_OVERRIDES, "num_hidden_layers": encoder_layers}
+    if decoder_layers is not None: TEXT_CONFIG_OVERRIDES = {**TEXT_CONFIG_OVERRIDES, "num_hidden_layers": decoder_layers}
+    if decoder_intermediate is not None:
+        TEXT_CONFIG_OVERRIDES = {**TEXT_CONFIG_OVERRIDES, "intermediate_size": decoder_intermediate}
+
+
 def build_model(seed: int, dropout: float = 0.0):
     import torch
     from transformers import GenerationConfig, VoxtralConfig, VoxtralForConditionalGeneration
@@ -446,6 +465,16 @@ def normalize(text: str) -> str:
     return " ".join("".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split())
 
 
+_RENDERED: dict[str, np.ndarray] = {}
+
+
+def rendered(recipe: dict) -> np.ndarray:
+    "`render(recipe)`, once per run: evaluation scores the same held-out clips for each language and weight set."
+    key = json.dumps(recipe, sort_keys=True)
+    if key not in _RENDERED: _RENDERED[key] = render(recipe)
+    return _RENDERED[key]
+
+
 def evaluate(model_dir: Path, recipes: list[dict], log, language: str | None = None) -> dict:
     "Transcribe every held-out clip through `Transcriber` (the demo's and smoke check's path) and score it."
     from voxtral_deploy.inference import Transcriber
@@ -455,7 +484,7 @@ def evaluate(model_dir: Path, recipes: list[dict], log, language: str | None = N
     with tempfile.TemporaryDirectory() as tmp:
         for r in recipes:
             wav = Path(tmp) / f"{r['id']}.wav"
-            sf.write(wav, render(r), SAMPLE_RATE, subtype="PCM_16")
+            sf.write(wav, rendered(r), SAMPLE_RATE, subtype="PCM_16")
             hyp = tr.transcribe(str(wav), language=language).text
             e, n = wer_counts(r["text"], normalize(hyp))
             rows.append(dict(id=r["id"], group=r["group"], reference=r["text"], hypothesis=hyp, errors=e, words=n))
@@ -511,7 +540,7 @@ print(json.dumps(out))
     with tempfile.TemporaryDirectory() as tmp:
         wavs = []
         for r in recipes[:n]:
-            wavs.append(str(Path(tmp) / f"{r['id']}.wav")); sf.write(wavs[-1], render(r), SAMPLE_RATE, subtype="PCM_16")
+            wavs.append(str(Path(tmp) / f"{r['id']}.wav")); sf.write(wavs[-1], rendered(r), SAMPLE_RATE, subtype="PCM_16")
         res = subprocess.run([sys.executable, "-c", code, str(model_dir), *wavs], capture_output=True, text=True, timeout=600)
     if res.returncode: raise RuntimeError(res.stderr[-2000:])
     plain = json.loads(res.stdout.strip().splitlines()[-1])
@@ -554,6 +583,14 @@ def main(argv=None):
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout in the encoder and attention dropout in both towers")
     ap.add_argument("--heldout-clips", type=int, default=None, help="score only the first N held-out clips of each group")
     ap.add_argument("--hop", type=int, default=HOP, help="mel hop in samples (160: 50 audio tokens per 4 s chunk; 320: 25)")
+    ap.add_argument("--encoder-width", type=int, default=None,
+                    help=f"audio encoder hidden size (default {AUDIO_CONFIG_OVERRIDES['hidden_size']}; intermediate size 4x)")
+    ap.add_argument("--encoder-layers", type=int, default=None,
+                    help=f"audio encoder layers (default {AUDIO_CONFIG_OVERRIDES['num_hidden_layers']})")
+    ap.add_argument("--decoder-layers", type=int, default=None,
+                    help=f"text decoder layers (default {TEXT_CONFIG_OVERRIDES['num_hidden_layers']})")
+    ap.add_argument("--decoder-intermediate", type=int, default=None,
+                    help=f"text decoder MLP size (default {TEXT_CONFIG_OVERRIDES['intermediate_size']})")
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--warmup", type=int, default=100)
@@ -566,7 +603,7 @@ def main(argv=None):
                     help="score the model in --out/model on 40 clips of each espeak-ng voice given (language en) and stop")
     ap.add_argument("--export-heldout", type=Path, metavar="DIR", help="write the held-out clips as an audiofolder and stop")
     a = ap.parse_args(argv)
-    try: set_hop(a.hop)
+    try: set_hop(a.hop); set_sizes(a.encoder_width, a.encoder_layers, a.decoder_layers, a.decoder_intermediate)
     except ValueError as e: ap.error(str(e))
     import torch
     torch.set_num_threads(a.torch_threads); torch.manual_seed(a.seed); np.random.seed(a.seed); random.seed(a.seed)
@@ -629,7 +666,8 @@ def main(argv=None):
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
     summary = dict(seed=a.seed, heldout_seed=a.heldout_seed, train_clips=len(data), train_hours=round(sum(durs) / 3600, 3), params=n_params,
                    steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup, ctc_weight=a.ctc_weight, specaug=a.specaug,
-                   ema=a.ema, hop=HOP, copies=a.copies, pronunciation_variants=a.pronunciation_variants, foreign_accents=a.foreign_accents, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
+                   ema=a.ema, hop=HOP, encoder=dict(width=AUDIO_CONFIG_OVERRIDES["hidden_size"], layers=AUDIO_CONFIG_OVERRIDES["num_hidden_layers"]),
+                   decoder=dict(layers=TEXT_CONFIG_OVERRIDES["num_hidden_layers"], intermediate=TEXT_CONFIG_OVERRIDES["intermediate_size"]), copies=a.copies, pronunciation_variants=a.pronunciation_variants, foreign_accents=a.foreign_accents, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
                    threads=a.threads, torch_threads=a.torch_threads, data_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
                    wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), first_loss=round(np.mean(hist[:20]), 3),
                    final_loss=round(np.mean(hist[-20:]), 4), model_bytes=size, weights_bytes=weights, dtype="float32",

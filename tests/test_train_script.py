@@ -1,4 +1,4 @@
-"The training script of the tiny speech Voxtral: its mel-hop option keeps the processor, the tekken and the encoder in step."
+"The training script of the tiny speech Voxtral: its mel-hop and size options keep the processor, the tekken and the encoder in step."
 import subprocess, sys
 from pathlib import Path
 
@@ -13,7 +13,8 @@ sys.path.insert(0, sys.argv[1] + "/scripts")
 import train_tiny_voxtral as T
 from voxtral_deploy.inference import Transcriber, audio_chunk_kwargs
 hop, out = int(sys.argv[2]), sys.argv[3]
-T.set_hop(hop)
+width, enc_layers, dec_layers = (int(x) for x in sys.argv[4].split(","))
+T.set_hop(hop); T.set_sizes(width, enc_layers, dec_layers)
 processor = T.build_processor(__import__("pathlib").Path(out))
 model = T.build_model(0); model.save_pretrained(out)
 recipe = dict(text=T.SMOKE_TEXT, **T.DEFAULT_VOICE, seed=3, snr_db=30, gain=0.8, lead_s=0.1)
@@ -24,17 +25,22 @@ ours = T.features_of(y, processor.feature_extractor)
 Transcriber.from_pretrained(out).transcribe(y)   # random weights: any text, but generate must run (else exit 1)
 print(json.dumps(dict(frames=inputs["input_features"].shape[-1], audio_tokens=int((inputs["input_ids"] == T.AUDIO_TOKEN).sum()),
                       positions=model.config.audio_config.max_source_positions, ours=ours.shape[-1],
+                      sizes=[model.config.audio_config.hidden_size, model.config.audio_config.intermediate_size,
+                             model.config.audio_config.num_hidden_layers, model.config.text_config.num_hidden_layers],
                       max_diff=float(np.abs(ours - inputs["input_features"][0].numpy()).max()))))
 '''
 
 
-@pytest.mark.parametrize("hop, frames, tokens", [(160, 400, 50), (320, 200, 25)])
-def test_hop_keeps_processor_tekken_and_encoder_in_step(tmp_path, hop, frames, tokens):
+@pytest.mark.parametrize("hop, frames, tokens, sizes", [(160, 400, 50, (96, 2, 3)), (320, 200, 25, (128, 2, 2))])
+def test_hop_keeps_processor_tekken_and_encoder_in_step(tmp_path, hop, frames, tokens, sizes):
     import json
-    r = subprocess.run([sys.executable, "-c", CHECK, str(ROOT), str(hop), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", CHECK, str(ROOT), str(hop), str(tmp_path), ",".join(map(str, sizes))],
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert (got["frames"], got["audio_tokens"], got["positions"], got["ours"]) == (frames, tokens, frames // 2, frames)
+    width, enc_layers, dec_layers = sizes      # the sizes reach the saved config; the encoder's MLP stays 4x its width
+    assert got["sizes"] == [width, 4 * width, enc_layers, dec_layers]
     assert got["max_diff"] < 1e-2   # training's cached features are the processor's (float16)
 
 
@@ -42,3 +48,9 @@ def test_hop_that_splits_an_audio_token_is_refused():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_tiny_voxtral.py"), "--hop", "240", "--out", "/nonexistent"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "not a whole number of audio tokens at hop 240" in r.stderr, r.stderr[-2000:]
+
+
+def test_encoder_width_that_splits_no_heads_is_refused():
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_tiny_voxtral.py"), "--encoder-width", "130", "--out", "/nonexistent"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--encoder-width 130 does not split into 4 attention heads" in r.stderr, r.stderr[-2000:]
