@@ -272,15 +272,13 @@ def set_sizes(encoder_width: int | None = None, encoder_layers: int | None = Non
     for name, n in (("--encoder-width", encoder_width), ("--encoder-layers", encoder_layers), ("--decoder-layers", decoder_layers),
                     ("--decoder-intermediate", decoder_intermediate)):
         if n is not None and n < 1: raise ValueError(f"{name} must be at least 1, not {n}.")
-    if encoder_width is not None:
+    if encoder_width is not None and encoder_width % AUDIO_CONFIG_OVERRIDES["num_attention_heads"]:
         heads = AUDIO_CONFIG_OVERRIDES["num_attention_heads"]
-        if encoder_width % heads:
-            raise ValueError(f"--encoder-width {encoder_width} does not split into {heads} attention heads: use a multiple of {heads}.")
-        AUDIO_CONFIG_OVERRIDES = {**AUDIO_CONFIG_OVERRIDES, "hidden_size": encoder_width, "intermediate_size": 4 * encoder_width}
-    if encoder_layers is not None: AUDIO_CONFIG_OVERRIDES = {**AUDIO_CONFIG_OVERRIDES, "num_hidden_layers": encoder_layers}
-    if decoder_layers is not None: TEXT_CONFIG_OVERRIDES = {**TEXT_CONFIG_OVERRIDES, "num_hidden_layers": decoder_layers}
-    if decoder_intermediate is not None:
-        TEXT_CONFIG_OVERRIDES = {**TEXT_CONFIG_OVERRIDES, "intermediate_size": decoder_intermediate}
+        raise ValueError(f"--encoder-width {encoder_width} does not split into {heads} attention heads: use a multiple of {heads}.")
+    audio = dict(hidden_size=encoder_width, intermediate_size=encoder_width and 4 * encoder_width, num_hidden_layers=encoder_layers)
+    text = dict(num_hidden_layers=decoder_layers, intermediate_size=decoder_intermediate)
+    AUDIO_CONFIG_OVERRIDES = {**AUDIO_CONFIG_OVERRIDES, **{k: v for k, v in audio.items() if v is not None}}
+    TEXT_CONFIG_OVERRIDES = {**TEXT_CONFIG_OVERRIDES, **{k: v for k, v in text.items() if v is not None}}
 
 
 def build_model(seed: int, dropout: float = 0.0):

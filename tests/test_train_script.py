@@ -13,8 +13,8 @@ sys.path.insert(0, sys.argv[1] + "/scripts")
 import train_tiny_voxtral as T
 from voxtral_deploy.inference import Transcriber, audio_chunk_kwargs
 hop, out = int(sys.argv[2]), sys.argv[3]
-width, enc_layers, dec_layers = (int(x) for x in sys.argv[4].split(","))
-T.set_hop(hop); T.set_sizes(width, enc_layers, dec_layers)
+width, enc_layers, dec_layers, dec_mlp = (int(x) for x in sys.argv[4].split(","))
+T.set_hop(hop); T.set_sizes(width, enc_layers, dec_layers, dec_mlp)
 processor = T.build_processor(__import__("pathlib").Path(out))
 model = T.build_model(0); model.save_pretrained(out)
 recipe = dict(text=T.SMOKE_TEXT, **T.DEFAULT_VOICE, seed=3, snr_db=30, gain=0.8, lead_s=0.1)
@@ -26,12 +26,13 @@ Transcriber.from_pretrained(out).transcribe(y)   # random weights: any text, but
 print(json.dumps(dict(frames=inputs["input_features"].shape[-1], audio_tokens=int((inputs["input_ids"] == T.AUDIO_TOKEN).sum()),
                       positions=model.config.audio_config.max_source_positions, ours=ours.shape[-1],
                       sizes=[model.config.audio_config.hidden_size, model.config.audio_config.intermediate_size,
-                             model.config.audio_config.num_hidden_layers, model.config.text_config.num_hidden_layers],
+                             model.config.audio_config.num_hidden_layers, model.config.text_config.num_hidden_layers,
+                             model.config.text_config.intermediate_size],
                       max_diff=float(np.abs(ours - inputs["input_features"][0].numpy()).max()))))
 '''
 
 
-@pytest.mark.parametrize("hop, frames, tokens, sizes", [(160, 400, 50, (96, 2, 3)), (320, 200, 25, (128, 2, 2))])
+@pytest.mark.parametrize("hop, frames, tokens, sizes", [(160, 400, 50, (96, 2, 3, 384)), (320, 200, 25, (128, 2, 2, 256))])
 def test_hop_keeps_processor_tekken_and_encoder_in_step(tmp_path, hop, frames, tokens, sizes):
     import json
     r = subprocess.run([sys.executable, "-c", CHECK, str(ROOT), str(hop), str(tmp_path), ",".join(map(str, sizes))],
@@ -39,8 +40,8 @@ def test_hop_keeps_processor_tekken_and_encoder_in_step(tmp_path, hop, frames, t
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert (got["frames"], got["audio_tokens"], got["positions"], got["ours"]) == (frames, tokens, frames // 2, frames)
-    width, enc_layers, dec_layers = sizes      # the sizes reach the saved config; the encoder's MLP stays 4x its width
-    assert got["sizes"] == [width, 4 * width, enc_layers, dec_layers]
+    width, enc_layers, dec_layers, dec_mlp = sizes   # the sizes reach the saved config; the encoder's MLP stays 4x its width
+    assert got["sizes"] == [width, 4 * width, enc_layers, dec_layers, dec_mlp]
     assert got["max_diff"] < 1e-2   # training's cached features are the processor's (float16)
 
 
