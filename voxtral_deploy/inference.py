@@ -25,7 +25,7 @@ except ImportError:  # standalone copy inside a Space
 # %% auto #0
 __all__ = ['LANGUAGES', 'SAMPLE_RATE', 'MAX_AUDIO_SECONDS', 'normalize_language', 'load_audio', 'Transcription', 'token_texts',
            'special_ids', 'split_language', 'cut_short', 'queued_updates', 'UpdateGate', 'audio_chunk_kwargs',
-           'Transcriber']
+           'trim_feature_padding', 'Transcriber']
 
 # %% ../nbs/35_inference.ipynb #19b3ba12
 LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish", "fr": "French", "pt": "Portuguese",
@@ -379,6 +379,52 @@ def audio_chunk_kwargs(processor, model) -> dict:
                          "(audio.chunk_length_s): make them agree, or load the processor saved with this model.")
     return {"pad_to_multiple_of": samples, "max_source_positions": frames}
 
+# %% ../nbs/35_inference.ipynb #b575c424
+_TRIMMED: dict = {}
+
+def _trimmed_class():
+    "`WhisperFeatureExtractor` with a log-mel that skips the STFT of trailing zeros (built when first asked for)."
+    if "cls" in _TRIMMED: return _TRIMMED["cls"]
+    import torch
+    from transformers import WhisperFeatureExtractor
+
+    class TrimmedWhisperFeatureExtractor(WhisperFeatureExtractor):
+        "The same log-mel features as `WhisperFeatureExtractor`, without running the STFT over trailing zeros."
+        def _torch_extract_fbank_features(self, waveform: np.ndarray, device: str = "cpu") -> np.ndarray:
+            n, hop, half = waveform.shape[-1], self.hop_length, self.n_fft // 2
+            if waveform.ndim != 2 or self.dither != 0.0: return super()._torch_extract_fbank_features(waveform, device)
+            nonzero = np.flatnonzero(waveform.any(axis=0))
+            end = int(nonzero[-1]) + 1 if nonzero.size else 0
+            frames = n // hop                      # torch.stft gives n // hop + 1 frames, and the last one is dropped
+            keep = -(-(end + half) // hop)          # frame i reads samples [i*hop - half, i*hop + half): from `keep` on, zeros
+            length = keep * hop + half              # enough samples that no kept frame reaches the end's reflection
+            if length >= n: return super()._torch_extract_fbank_features(waveform, device)
+            x = torch.from_numpy(np.ascontiguousarray(waveform[:, :length])).to(device, torch.float32)
+            stft = torch.stft(x, self.n_fft, hop, window=torch.hann_window(self.n_fft, device=device), return_complex=True)
+            magnitudes = (stft[..., :keep].abs() ** 2).contiguous()
+            mel_spec = torch.from_numpy(self.mel_filters).to(device, torch.float32).T @ magnitudes
+            silence = torch.clamp(torch.zeros((), device=device), min=1e-10).log10()   # what a frame of zeros gives
+            log_spec = silence.expand(x.shape[0], mel_spec.shape[1], frames).clone()
+            log_spec[..., :keep] = torch.clamp(mel_spec, min=1e-10).log10()
+            max_val = log_spec.max(dim=2, keepdim=True)[0].max(dim=1, keepdim=True)[0]
+            log_spec = (torch.maximum(log_spec, max_val - 8.0) + 4.0) / 4.0
+            return log_spec.cpu().numpy()
+
+        def to_dict(self) -> dict:
+            return {**super().to_dict(), "feature_extractor_type": "WhisperFeatureExtractor"}  # saves as the original
+
+    _TRIMMED["cls"] = TrimmedWhisperFeatureExtractor
+    return TrimmedWhisperFeatureExtractor
+
+
+def trim_feature_padding(processor):
+    "Give `processor` a feature extractor with the same features that skips the STFT of a chunk's zero padding."
+    from transformers import WhisperFeatureExtractor
+    fe = getattr(processor, "feature_extractor", None)
+    if type(fe) is WhisperFeatureExtractor and fe.dither == 0.0:
+        processor.feature_extractor = _trimmed_class().from_dict(fe.to_dict())
+    return processor
+
 # %% ../nbs/35_inference.ipynb #b67e7d48
 def _batch_texts(processor, model, arrays: list[np.ndarray], *, model_id: str, lock: threading.Lock,
                  language: str | None, max_new_tokens: int) -> list[str]:
@@ -431,7 +477,7 @@ class Transcriber:
         model, proc_dir, base_sha = _load_model(folder, root, device=dev, dtype=torch_dtype, token=token, endpoint=endpoint,
                                                 base_revision=base_revision)
         from transformers import AutoProcessor
-        processor = AutoProcessor.from_pretrained(str(proc_dir))
+        processor = trim_feature_padding(AutoProcessor.from_pretrained(str(proc_dir)))
         return cls(model, processor, model_id=src, revision=resolved, device=dev, dtype=torch_dtype, base_revision=base_sha)
 
     def transcribe(
