@@ -128,6 +128,15 @@ def pronunciation_variant(rng: random.Random, accent: str, text: str, share: flo
 # phoneme the table has is kept (and realised the table's way), each it lacks becomes its nearest fallback that it has.
 # No English table is used this way, so the held-out accent's table stays unheard.
 FOREIGN_VOICES = ["de", "nl", "sv", "da", "fr", "es", "it", "pt", "pl", "ru", "hi", "tr", "fi", "hu", "cs", "ro", "el", "id"]
+# `--foreign-voices wide`: every other non-English voice of espeak-ng 1.51 whose table keeps at least 34 of the 49
+# phonemes the trained accents give the vocabulary (the fewest any of the 18 keeps) and can say every one of them through
+# FALLBACKS, one voice per language (no regional duplicates such as fr-be or pt-br). Haitian Creole (ht) and Papiamento
+# (pap) pass the rule and are left out anyway: they are Caribbean, like the held-out accent, and it should stay unheard.
+FOREIGN_VOICES_WIDE = FOREIGN_VOICES + [
+    "af", "an", "as", "az", "be", "bg", "bn", "bpy", "bs", "ca", "cv", "cy", "eo", "eu", "fa", "ga", "gd", "grc", "gu",
+    "hak", "hr", "hy", "ia", "io", "is", "jbo", "kk", "kn", "kok", "ku", "ky", "la", "lb", "lfn", "lt", "mi", "mk", "mr",
+    "ms", "mt", "my", "nb", "nci", "ne", "nog", "om", "or", "pa", "piqd", "py", "qdb", "qya", "sd", "shn", "si", "sjn",
+    "sk", "sl", "smj", "sq", "sr", "ta", "te", "th", "tk", "tn", "ug", "uk", "ur", "uz", "vi", "yue"]
 FALLBACKS = {"3:": ["@:", "E:", "@"], "3": ["@", "a"], "V": ["a", "@", "0"], "A@": ["A:", "a:", "a"], "aI@": ["aI", "ai"],
              "aU@": ["aU", "au"], "e@": ["E:", "E", "e"], "U@": ["u:", "u"], "O@": ["O:", "o:", "O"], "o@": ["O:", "o:", "O"],
              "i@": ["i:", "i"], "i@3": ["i:", "i"], "@L": ["@l", "l"], "a#": ["a", "@"], "@2": ["@", "e"], "@5": ["@", "u"],
@@ -162,7 +171,8 @@ def foreign_accent(voice: str, accent: str, text: str) -> str:
     return "[[" + " ".join("".join(foreign_phoneme(voice, t) for t in word_phonemes(accent, w)) for w in text.split()) + "]]"
 
 
-def train_recipes(n: int, seed: int, variants: float = 0.0, foreign: float = 0.0) -> list[dict]:
+def train_recipes(n: int, seed: int, variants: float = 0.0, foreign: float = 0.0,
+                  foreign_voices: list[str] = FOREIGN_VOICES) -> list[dict]:
     """`n` training clip recipes: every word is spoken at least a few times by the default voice, the rest at random;
     a share `variants` of the random ones is spoken as a pronunciation variant, a share `foreign` by another language's
     voice as a foreign accent (its recipe's `speak`, its variant and speed kept)."""
@@ -182,7 +192,7 @@ def train_recipes(n: int, seed: int, variants: float = 0.0, foreign: float = 0.0
         r = dict(_clip_recipe(rng, text, voice, speed, pitch), split="train")
         if accent and vrng.random() < variants: r["speak"] = pronunciation_variant(vrng, accent, text)
         if accent and frng.random() < foreign:
-            lang = frng.choice(FOREIGN_VOICES)
+            lang = frng.choice(foreign_voices)
             r["voice"], r["speak"] = lang + voice[len(accent):], foreign_accent(lang, accent, text)
         out.append(r)
     return out
@@ -389,10 +399,12 @@ def make_batch(items, tok, rng: random.Random, specaug: float = 0.0):
     return feats, input_ids, lab, att, words, word_lengths
 
 
-def loss_of(model, feats, input_ids, labels, att, words=None, word_lengths=None, ctc_head=None, ctc_weight=0.0):
+def loss_of(model, feats, input_ids, labels, att, words=None, word_lengths=None, ctc_head=None, ctc_weight=0.0,
+            smoothing=0.0):
     """Cross-entropy on the transcript tokens, plus (training only) a word-level CTC loss on the audio embeddings the
     decoder reads, through a throw-away linear head: it teaches the encoder to tell the words apart long before the
-    decoder learns to look at the audio, which is where a plain start stalls (loss ~0.85: the text prior alone)."""
+    decoder learns to look at the audio, which is where a plain start stalls (loss ~0.85: the text prior alone). With
+    `smoothing`, the cross-entropy trained on is label-smoothed; the second value returned is always the plain one."""
     import torch
     import torch.nn.functional as F
     audio = encode_audio(model, feats)
@@ -400,16 +412,18 @@ def loss_of(model, feats, input_ids, labels, att, words=None, word_lengths=None,
     s = len(PROMPT_HEAD)
     emb = emb.clone(); emb[:, s: s + audio.shape[1]] = audio
     logits = model(inputs_embeds=emb, attention_mask=att).logits
-    ce = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
-    if ctc_head is None or not ctc_weight: return ce, ce
+    flat, targets = logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1)
+    ce = F.cross_entropy(flat, targets, ignore_index=-100)
+    fit = F.cross_entropy(flat, targets, ignore_index=-100, label_smoothing=smoothing) if smoothing else ce
+    if ctc_head is None or not ctc_weight: return fit, ce
     logp = ctc_head(audio).log_softmax(-1).transpose(0, 1)  # (T, B, words + blank)
     lengths = torch.full((audio.shape[0],), audio.shape[1], dtype=torch.long)
     ctc = F.ctc_loss(logp, words, lengths, word_lengths, blank=0, zero_infinity=True)
-    return ce + ctc_weight * ctc, ce
+    return fit + ctc_weight * ctc, ce
 
 
 def train(model, data, tok, *, steps: int, batch: int, lr: float, warmup: int, seed: int, log,
-          ctc_weight: float = 0.5, specaug: float = 0.0, ema: float = 0.0):
+          ctc_weight: float = 0.5, specaug: float = 0.0, ema: float = 0.0, smoothing: float = 0.0):
     """AdamW with linear warmup and cosine decay to 5% of `lr`; the CTC head is thrown away afterwards. With `ema`, also
     keeps an exponential moving average of the weights (decay `ema`, ramped up as min(ema, (1 + k) / (10 + k)) at step
     k) and returns it as a state dict beside the loss history; otherwise the second item is None."""
@@ -429,7 +443,8 @@ def train(model, data, tok, *, steps: int, batch: int, lr: float, warmup: int, s
     for step in range(steps):
         if pos + batch > len(order): order = list(range(len(data))); rng.shuffle(order); pos = 0
         items = [data[j] for j in order[pos: pos + batch]]; pos += batch
-        loss, ce = loss_of(model, *make_batch(items, tok, rng, specaug), ctc_head=ctc_head, ctc_weight=ctc_weight)
+        loss, ce = loss_of(model, *make_batch(items, tok, rng, specaug), ctc_head=ctc_head, ctc_weight=ctc_weight,
+                           smoothing=smoothing)
         opt.zero_grad(set_to_none=True); loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step(); sched.step()
@@ -578,6 +593,8 @@ def main(argv=None):
                     help="share of the multi-word training clips spoken as a pronunciation variant (accent-like rewrites)")
     ap.add_argument("--foreign-accents", type=float, default=0.5,
                     help="share of the multi-word training clips spoken by another language's voice (its table, English phonemes; 0: none)")
+    ap.add_argument("--foreign-voices", choices=["base", "wide"], default="base",
+                    help="the languages foreign accents are drawn from: base, 18 (FOREIGN_VOICES); wide, 90 (FOREIGN_VOICES_WIDE)")
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout in the encoder and attention dropout in both towers")
     ap.add_argument("--heldout-clips", type=int, default=None, help="score only the first N held-out clips of each group")
     ap.add_argument("--hop", type=int, default=HOP, help="mel hop in samples (160: 50 audio tokens per 4 s chunk; 320: 25)")
@@ -596,6 +613,7 @@ def main(argv=None):
                     help="keep an exponential moving average of the weights with this decay and save it (0: off); the "
                          "last weights are scored too, for comparison")
     ap.add_argument("--ctc-weight", type=float, default=1.0, help="weight of the auxiliary word CTC loss (0: off)")
+    ap.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the text loss trained on (0: off)")
     ap.add_argument("--evaluate-only", action="store_true", help="re-measure the model already in --out/model")
     ap.add_argument("--probe-voices", nargs="+", metavar="VOICE",
                     help="score the model in --out/model on 40 clips of each espeak-ng voice given (language en) and stop")
@@ -622,7 +640,8 @@ def main(argv=None):
         res = evaluate(model_dir, heldout, log); smoke(model_dir, out, log); plain_transformers_check(model_dir, heldout, res["rows"], log)
         return
 
-    recipes = train_recipes(a.train_clips, a.seed, a.pronunciation_variants, a.foreign_accents)
+    recipes = train_recipes(a.train_clips, a.seed, a.pronunciation_variants, a.foreign_accents,
+                            FOREIGN_VOICES_WIDE if a.foreign_voices == "wide" else FOREIGN_VOICES)
     log(f"rendering and featurizing {len(recipes)} training clips with {a.threads} processes")
     import multiprocessing as mp
     with mp.get_context("fork").Pool(a.threads) as pool:
@@ -641,7 +660,8 @@ def main(argv=None):
     log(f"model: {n_params:,} parameters")
     t_train0 = time.time()
     hist, avg = train(model, data, processor.tokenizer, steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup,
-                      seed=a.seed, log=log, ctc_weight=a.ctc_weight, specaug=a.specaug, ema=a.ema)
+                      seed=a.seed, log=log, ctc_weight=a.ctc_weight, specaug=a.specaug, ema=a.ema,
+                      smoothing=a.label_smoothing)
     t_train = time.time() - t_train0
     last, t_extra, cpu_extra = None, time.time(), time.process_time()
     if avg is not None:  # score the last weights too, then keep the average (not counted in the times below)
@@ -663,9 +683,9 @@ def main(argv=None):
     size = sum(p.stat().st_size for p in model_dir.iterdir())
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
     summary = dict(seed=a.seed, heldout_seed=a.heldout_seed, train_clips=len(data), train_hours=round(sum(durs) / 3600, 3), params=n_params,
-                   steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup, ctc_weight=a.ctc_weight, specaug=a.specaug,
+                   steps=a.steps, batch=a.batch, lr=a.lr, warmup=a.warmup, ctc_weight=a.ctc_weight, label_smoothing=a.label_smoothing, specaug=a.specaug,
                    ema=a.ema, hop=HOP, encoder=dict(width=AUDIO_CONFIG_OVERRIDES["hidden_size"], layers=AUDIO_CONFIG_OVERRIDES["num_hidden_layers"]),
-                   decoder=dict(layers=TEXT_CONFIG_OVERRIDES["num_hidden_layers"], intermediate=TEXT_CONFIG_OVERRIDES["intermediate_size"]), copies=a.copies, pronunciation_variants=a.pronunciation_variants, foreign_accents=a.foreign_accents, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
+                   decoder=dict(layers=TEXT_CONFIG_OVERRIDES["num_hidden_layers"], intermediate=TEXT_CONFIG_OVERRIDES["intermediate_size"]), copies=a.copies, pronunciation_variants=a.pronunciation_variants, foreign_accents=a.foreign_accents, foreign_voices=a.foreign_voices, perturb=a.perturb if a.copies > 1 else 0.0, dropout=a.dropout, chunk_seconds=CHUNK_S,
                    threads=a.threads, torch_threads=a.torch_threads, data_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
                    wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), first_loss=round(np.mean(hist[:20]), 3),
                    final_loss=round(np.mean(hist[-20:]), 4), model_bytes=size, weights_bytes=weights, dtype="float32",

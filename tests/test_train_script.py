@@ -55,3 +55,31 @@ def test_encoder_width_that_splits_no_heads_is_refused():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_tiny_voxtral.py"), "--encoder-width", "130", "--out", "/nonexistent"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--encoder-width 130 does not split into 4 attention heads" in r.stderr, r.stderr[-2000:]
+
+
+WIDE = r'''
+import collections, concurrent.futures as cf, json, sys
+sys.path.insert(0, sys.argv[1] + "/scripts")
+import train_tiny_voxtral as T
+with cf.ThreadPoolExecutor(4) as pool:   # every word keeps a sound in every wide table (a voice espeak-ng lacks fails)
+    said = dict(zip(T.FOREIGN_VOICES_WIDE, pool.map(
+        lambda lang: all(T.foreign_accent(lang, a, w) != "[[]]" for a in T.TRAIN_ACCENTS for w in T.VOCAB), T.FOREIGN_VOICES_WIDE)))
+drawn = lambda vs: collections.Counter(r["voice"].split("+")[0] for r in T.train_recipes(2000, 0, foreign=0.5, foreign_voices=vs))
+print(json.dumps(dict(mute=sorted(l for l, ok in said.items() if not ok),
+                      n=len(T.FOREIGN_VOICES_WIDE), unique=len(set(T.FOREIGN_VOICES_WIDE)),
+                      base=sorted(drawn(T.FOREIGN_VOICES)), wide=sorted(drawn(T.FOREIGN_VOICES_WIDE)),
+                      base_list=T.FOREIGN_VOICES, accents=T.TRAIN_ACCENTS)))
+'''
+
+
+def test_wide_foreign_voices_are_espeak_voices_that_say_every_word():
+    import json
+    r = subprocess.run([sys.executable, "-c", WIDE, str(ROOT)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["mute"] == []                                  # each voice says every word of the vocabulary
+    assert got["n"] == got["unique"] == 90
+    wide = [v for v in got["wide"] if v not in got["accents"]]
+    assert not any(v.startswith("en") or v in ("ht", "pap") for v in wide)   # no English table, nothing Caribbean
+    assert set(got["base"]) - set(got["accents"]) == set(got["base_list"])   # the default draws from the 18 only
+    assert len(wide) > 80                                                    # the wide set is drawn from, all of it nearly
