@@ -380,6 +380,16 @@ def audio_chunk_kwargs(processor, model) -> dict:
     return {"pad_to_multiple_of": samples, "max_source_positions": frames}
 
 # %% ../nbs/35_inference.ipynb #b575c424
+def _audible_frames(waveform: np.ndarray, hop: int, n_fft: int) -> int | None:
+    """How many leading frames of `waveform`'s log-mel (clips x samples, centred STFT) can see a non-zero sample; None
+    when that is all of them (nothing to skip). Frame i reads samples [i*hop - n_fft/2, i*hop + n_fft/2)."""
+    n, half = waveform.shape[-1], n_fft // 2
+    nonzero = np.flatnonzero(waveform.any(axis=0))
+    end = int(nonzero[-1]) + 1 if nonzero.size else 0
+    keep = -(-(end + half) // hop)       # from frame `keep` on, every window lies in the trailing zeros
+    return None if keep * hop + half >= n else keep
+
+
 _TRIMMED: dict = {}
 
 def _trimmed_class():
@@ -391,14 +401,11 @@ def _trimmed_class():
     class TrimmedWhisperFeatureExtractor(WhisperFeatureExtractor):
         "The same log-mel features as `WhisperFeatureExtractor`, without running the STFT over trailing zeros."
         def _torch_extract_fbank_features(self, waveform: np.ndarray, device: str = "cpu") -> np.ndarray:
-            n, hop, half = waveform.shape[-1], self.hop_length, self.n_fft // 2
-            if waveform.ndim != 2 or self.dither != 0.0: return super()._torch_extract_fbank_features(waveform, device)
-            nonzero = np.flatnonzero(waveform.any(axis=0))
-            end = int(nonzero[-1]) + 1 if nonzero.size else 0
-            frames = n // hop                      # torch.stft gives n // hop + 1 frames, and the last one is dropped
-            keep = -(-(end + half) // hop)          # frame i reads samples [i*hop - half, i*hop + half): from `keep` on, zeros
-            length = keep * hop + half              # enough samples that no kept frame reaches the end's reflection
-            if length >= n: return super()._torch_extract_fbank_features(waveform, device)
+            hop = self.hop_length
+            keep = None if waveform.ndim != 2 or self.dither != 0.0 else _audible_frames(waveform, hop, self.n_fft)
+            if keep is None: return super()._torch_extract_fbank_features(waveform, device)
+            frames = waveform.shape[-1] // hop      # torch.stft gives n // hop + 1 frames, and the last one is dropped
+            length = keep * hop + self.n_fft // 2   # enough samples that no kept frame reaches the end's reflection
             x = torch.from_numpy(np.ascontiguousarray(waveform[:, :length])).to(device, torch.float32)
             stft = torch.stft(x, self.n_fft, hop, window=torch.hann_window(self.n_fft, device=device), return_complex=True)
             magnitudes = (stft[..., :keep].abs() ** 2).contiguous()
