@@ -21,11 +21,13 @@ from voxtral_deploy.inference import Transcriber, audio_chunk_kwargs
 from voxtral_deploy.testing import make_tiny_voxtral
 
 
-def timed(fn, reps: int) -> float:
-    ts = []
+def interleaved(stock_fn, fast_fn, reps: int) -> tuple[float, float]:
+    "Median seconds of each function over `reps` rounds, the two taking turns in every round."
+    times = ([], [])
     for _ in range(reps):
-        s = time.perf_counter(); fn(); ts.append(time.perf_counter() - s)
-    return statistics.median(ts)
+        for fn, out in zip((stock_fn, fast_fn), times):
+            s = time.perf_counter(); fn(); out.append(time.perf_counter() - s)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main():
@@ -55,10 +57,7 @@ def main():
                         audio_kwargs=dict(kw))["input_features"]
                 call(stock); call(fast)
                 assert torch.equal(feats[False], feats[True]), f"features differ at {seconds} s x {n}"
-                t_stock, t_fast = [], []
-                for _ in range(a.reps):
-                    t_stock.append(timed(lambda: call(stock), 1)); t_fast.append(timed(lambda: call(fast), 1))
-                s, f = statistics.median(t_stock), statistics.median(t_fast)
+                s, f = interleaved(lambda: call(stock), lambda: call(fast), a.reps)
                 print(f"{f'{seconds} s x {n}':>16s} {s * 1e3:7.1f}ms {f * 1e3:7.1f}ms {s / f:6.2f}x")
         clip = (rng.standard_normal(32000) * 0.1).astype(np.float32)
         batch = [(rng.standard_normal(int(s * 16000)) * 0.1).astype(np.float32) for s in (1.5, 2, 2, 2.5, 3, 2, 1, 2)]
@@ -66,10 +65,7 @@ def main():
         eight = lambda t: t.transcribe_batch(batch, language="en", max_new_tokens=32)
         assert one(stock) == one(fast) and eight(stock) == eight(fast), "the transcripts differ"
         for name, fn in (("transcribe, 2 s clip, 32 tokens", one), ("transcribe_batch, 8 clips of 1-3 s, 32 tokens", eight)):
-            t_stock, t_fast = [], []
-            for _ in range(a.reps):
-                t_stock.append(timed(lambda: fn(stock), 1)); t_fast.append(timed(lambda: fn(fast), 1))
-            s, f = statistics.median(t_stock), statistics.median(t_fast)
+            s, f = interleaved(lambda: fn(stock), lambda: fn(fast), a.reps)
             print(f"{name}: stock {s * 1e3:.1f} ms, trimmed {f * 1e3:.1f} ms, {s / f:.2f}x; the same text")
 
 

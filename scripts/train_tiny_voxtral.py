@@ -137,6 +137,7 @@ FOREIGN_VOICES_WIDE = FOREIGN_VOICES + [
     "hak", "hr", "hy", "ia", "io", "is", "jbo", "kk", "kn", "kok", "ku", "ky", "la", "lb", "lfn", "lt", "mi", "mk", "mr",
     "ms", "mt", "my", "nb", "nci", "ne", "nog", "om", "or", "pa", "piqd", "py", "qdb", "qya", "sd", "shn", "si", "sjn",
     "sk", "sl", "smj", "sq", "sr", "ta", "te", "th", "tk", "tn", "ug", "uk", "ur", "uz", "vi", "yue"]
+FOREIGN_VOICE_SETS = {"base": FOREIGN_VOICES, "wide": FOREIGN_VOICES_WIDE}  # --foreign-voices
 FALLBACKS = {"3:": ["@:", "E:", "@"], "3": ["@", "a"], "V": ["a", "@", "0"], "A@": ["A:", "a:", "a"], "aI@": ["aI", "ai"],
              "aU@": ["aU", "au"], "e@": ["E:", "E", "e"], "U@": ["u:", "u"], "O@": ["O:", "o:", "O"], "o@": ["O:", "o:", "O"],
              "i@": ["i:", "i"], "i@3": ["i:", "i"], "@L": ["@l", "l"], "a#": ["a", "@"], "@2": ["@", "e"], "@5": ["@", "u"],
@@ -593,7 +594,7 @@ def main(argv=None):
                     help="share of the multi-word training clips spoken as a pronunciation variant (accent-like rewrites)")
     ap.add_argument("--foreign-accents", type=float, default=0.5,
                     help="share of the multi-word training clips spoken by another language's voice (its table, English phonemes; 0: none)")
-    ap.add_argument("--foreign-voices", choices=["base", "wide"], default="base",
+    ap.add_argument("--foreign-voices", choices=sorted(FOREIGN_VOICE_SETS), default="base",
                     help="the languages foreign accents are drawn from: base, 18 (FOREIGN_VOICES); wide, 90 (FOREIGN_VOICES_WIDE)")
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout in the encoder and attention dropout in both towers")
     ap.add_argument("--heldout-clips", type=int, default=None, help="score only the first N held-out clips of each group")
@@ -641,7 +642,7 @@ def main(argv=None):
         return
 
     recipes = train_recipes(a.train_clips, a.seed, a.pronunciation_variants, a.foreign_accents,
-                            FOREIGN_VOICES_WIDE if a.foreign_voices == "wide" else FOREIGN_VOICES)
+                            FOREIGN_VOICE_SETS[a.foreign_voices])
     log(f"rendering and featurizing {len(recipes)} training clips with {a.threads} processes")
     import multiprocessing as mp
     with mp.get_context("fork").Pool(a.threads) as pool:

@@ -63,7 +63,8 @@ sys.path.insert(0, sys.argv[1] + "/scripts")
 import train_tiny_voxtral as T
 with cf.ThreadPoolExecutor(4) as pool:   # every word keeps a sound in every wide table (a voice espeak-ng lacks fails)
     said = dict(zip(T.FOREIGN_VOICES_WIDE, pool.map(
-        lambda lang: all(T.foreign_accent(lang, a, w) != "[[]]" for a in T.TRAIN_ACCENTS for w in T.VOCAB), T.FOREIGN_VOICES_WIDE)))
+        lambda lang: all(T.foreign_accent(lang, a, w).strip("[]',") for a in T.TRAIN_ACCENTS for w in T.VOCAB),
+        T.FOREIGN_VOICES_WIDE)))
 drawn = lambda vs: collections.Counter(r["voice"].split("+")[0] for r in T.train_recipes(2000, 0, foreign=0.5, foreign_voices=vs))
 print(json.dumps(dict(mute=sorted(l for l, ok in said.items() if not ok),
                       n=len(T.FOREIGN_VOICES_WIDE), unique=len(set(T.FOREIGN_VOICES_WIDE)),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/35_inference.ipynb #b888a9b9
 from __future__ import annotations
-import io, os, queue, re, shutil, subprocess, threading, time
+import functools, io, os, queue, re, shutil, subprocess, threading, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -390,11 +390,9 @@ def _audible_frames(waveform: np.ndarray, hop: int, n_fft: int) -> int | None:
     return None if keep * hop + half >= n else keep
 
 
-_TRIMMED: dict = {}
-
+@functools.cache
 def _trimmed_class():
     "`WhisperFeatureExtractor` with a log-mel that skips the STFT of trailing zeros (built when first asked for)."
-    if "cls" in _TRIMMED: return _TRIMMED["cls"]
     import torch
     from transformers import WhisperFeatureExtractor
 
@@ -420,7 +418,6 @@ def _trimmed_class():
         def to_dict(self) -> dict:
             return {**super().to_dict(), "feature_extractor_type": "WhisperFeatureExtractor"}  # saves as the original
 
-    _TRIMMED["cls"] = TrimmedWhisperFeatureExtractor
     return TrimmedWhisperFeatureExtractor
 
 
