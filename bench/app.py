@@ -22,11 +22,15 @@ Every request figure is taken through two clients of the same app, in the same r
   the 2 s clip with 32 new tokens (the model's work ~50 ms, less than Gradio's own per request) and the 10 s
   clip with up to 256 (the model's work dominates, as it does for a real Voxtral on any hardware). The batching
   app is also run with BATCH_REGROUP_MS=0 (a batch starts as soon as nothing more is being read, as before
-  regrouping), and each load test reports the mean batch size from the app's `model_info` and the cores its app's
-  processes and the clients kept busy (CPU seconds over wall seconds: 2.0 is all of a 2-core machine). The 8
-  gradio_client clients run in 8 processes (as 8 threads of one process they saturated its GIL at 1.07 cores); even so
+  regrouping). The three apps run side by side and take turns on each workload in ROUNDS rounds (the order
+  rotating), so that each round's ratio compares measurements seconds apart; the ratio reported is the
+  rounds' pooled throughputs, with each round's beside it. Each load test reports the mean batch size from the
+  app's `model_info` and the cores its app's processes and the clients kept busy (CPU seconds over wall seconds:
+  2.0 is all of a 2-core machine). The 8 gradio_client clients run in 8 processes (as 8 threads of one process they saturated its GIL at 1.07 cores); even so
   they take ~180 ms of CPU a request, ~1 core of a 2-core machine, so their figures measure the callers as much as the
   app (BENCHMARKS.md). The browser-protocol clients are threads (~20 ms of CPU a request, 0.05-0.10 cores in all).
+  Beside each workload, its ceiling: the same 8 requests in one `transcribe_together` call against one by one,
+  in the bench's own process with no server, which bounds what any app can get from batching them.
 
 `python bench/app.py [--skip-cold]` (the cold starts take most of the run).
 """
@@ -49,6 +53,7 @@ STREAM_RUNS = 10         # streamed requests on the 10 s clip
 STREAM_TOKENS = 256      # ... each generating up to this many tokens
 CLIENTS, PER_CLIENT = 8, 6  # batching: concurrent clients, requests each (short workload)
 LONG_PER_CLIENT = 3         # ... requests each on the 10 s clip with STREAM_TOKENS new tokens
+ROUNDS = 3                  # batching: rounds in which the three apps take turns on each workload
 
 BASELINE = """
 import sys, time
@@ -200,12 +205,6 @@ def load_test(app, clip: Path, max_new_tokens: int = MAX_NEW_TOKENS, per_client:
     return wall, [r[0] for r in results], [r[1] for r in results], mean_batch, ((app1 - app0) / wall, clients_cpu / wall)
 
 
-def load_tests(app, clip: Path, ten: Path) -> dict:
-    "`load_test` of each client kind on each workload: {(browser, long): result}."
-    return {(browser, long): load_test(app, *((ten, STREAM_TOKENS, LONG_PER_CLIENT) if long else (clip,)), browser=browser)
-            for browser in (False, True) for long in (False, True)}
-
-
 def main():
     skip_cold = "--skip-cold" in sys.argv[1:]
     d = Path(tempfile.mkdtemp(prefix="bench-app-"))
@@ -263,18 +262,42 @@ def main():
             runs[name] = [streamed(c, ten, STREAM_TOKENS) for _ in range(STREAM_RUNS)]
             assert all(r[2] == plain_ten.text for r in runs[name]), "the streamed result differs from the plain one"
 
-        # ---- batching: 8 clients against the batching app (this one), then one request at a time ----
-        loads = load_tests(app, clip, ten)
-        app.stop()
-        with start_demo_app(space, env_for(hub, {**warm_vars, "BATCH_REGROUP_MS": "0"}, d / "home-nore"), log=d / "app-nore.log") as nore:
-            for _ in range(3): ask(nore.client(), clip, MAX_NEW_TOKENS)
-            plain_loads = load_tests(nore, clip, ten)
-        with start_demo_app(space, env_for(hub, {**warm_vars, "MAX_BATCH_SIZE": "1"}, d / "home-one"), log=d / "app-one.log") as one:
-            for _ in range(3): ask(one.client(), clip, MAX_NEW_TOKENS)
-            serial_loads = load_tests(one, clip, ten)
-        for key in loads:
-            assert loads[key][2] == plain_loads[key][2] == serial_loads[key][2], "batched and one-at-a-time texts differ"
-            if key[1]: assert set(loads[key][2]) == {plain_ten.text}, "a batched long result differs from the plain one"
+        # ---- the ceiling of batching: the same 8 requests in one `generate` call against one by one, in this process,
+        # no server: what the app's ratio is bounded by ----
+        from voxtral_deploy.live import prepare_request, transcribe_together
+        ceiling = {}
+        for long, (c, n) in ((False, (clip, MAX_NEW_TOKENS)), (True, (ten, STREAM_TOKENS))):
+            fresh = lambda: [prepare_request(str(c), max_new_tokens=n) for _ in range(CLIENTS)]
+            alone, together = [], []
+            for _ in range(4):
+                t = time.perf_counter(); [transcribe_together(direct, [r]) for r in fresh()]; alone.append(time.perf_counter() - t)
+                t = time.perf_counter(); transcribe_together(direct, fresh()); together.append(time.perf_counter() - t)
+            ceiling[long] = (statistics.median(alone[1:]), statistics.median(together[1:]))
+
+        # ---- batching: 8 clients against the batching app (this one), the same app not regrouping, and one request
+        # at a time. The three run side by side and take turns in every round (the order rotating), so that each
+        # round's ratio compares measurements taken seconds apart on a shared machine.
+        apps = {"batched": app}
+        apps["nore"] = start_demo_app(space, env_for(hub, {**warm_vars, "BATCH_REGROUP_MS": "0"}, d / "home-nore"), log=d / "app-nore.log")
+        apps["one"] = start_demo_app(space, env_for(hub, {**warm_vars, "MAX_BATCH_SIZE": "1"}, d / "home-one"), log=d / "app-one.log")
+        try:
+            for a in list(apps.values())[1:]:
+                for _ in range(3): ask(a.client(), clip, MAX_NEW_TOKENS)
+            workloads = [(browser, long) for browser in (False, True) for long in (False, True)]
+            loads = {key: {name: [] for name in apps} for key in workloads}
+            for r in range(ROUNDS):
+                for key in workloads:
+                    names = list(apps)[r % 3:] + list(apps)[:r % 3]
+                    for name in names:
+                        browser, long = key
+                        args = (ten, STREAM_TOKENS, LONG_PER_CLIENT) if long else (clip,)
+                        loads[key][name].append(load_test(apps[name], *args, browser=browser))
+        finally:
+            for a in apps.values(): a.stop()
+        for key, by_app in loads.items():
+            texts = [t for runs in by_app.values() for run in runs for t in run[2]]
+            assert len(set(texts)) == 1, f"texts differ between the apps or requests on {key}: {set(texts)}"
+            if key[1]: assert set(texts) == {plain_ten.text}, "a batched long result differs from the plain one"
     shutil.rmtree(d, ignore_errors=True)
 
     p50 = statistics.median
@@ -292,18 +315,30 @@ def main():
         print(f"streaming through {name}, 10 s clip, {plain_ten.num_tokens} tokens: first words p50 {p50(firsts)*1e3:.0f} ms, "
               f"whole text p50 {p50(fulls)*1e3:.0f} ms; first/whole p50 {ratio:.2f}x  goal <= 0.3x: {'PASS' if ratio <= 0.3 else 'FAIL'}")
     p95 = lambda xs: sorted(xs)[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
-    for (browser, long), b in loads.items():
-        o, per = serial_loads[(browser, long)], LONG_PER_CLIENT if long else PER_CLIENT
+    names = {"batched": "batched (up to 8 per generate)", "nore": "batched, not regrouping (BATCH_REGROUP_MS=0)",
+             "one": "one at a time (MAX_BATCH_SIZE=1)"}
+    for (browser, long), by_app in loads.items():
+        per = LONG_PER_CLIENT if long else PER_CLIENT
         label = (f"10 s clip, {plain_ten.num_tokens} new tokens" if long else f"2 s clip, {MAX_NEW_TOKENS} new tokens") + \
                 f", {CLIENTS} {'browser-protocol' if browser else 'gradio_client'} clients"
         n = CLIENTS * per
-        for name, (wall, lat, _, mean_batch, (app_cores, bench_cores)) in (("batched (up to 8 per generate)", b), ("batched, not regrouping (BATCH_REGROUP_MS=0)", plain_loads[(browser, long)]),
-                                                 ("one at a time (MAX_BATCH_SIZE=1)", o)):
-            print(f"{label}, {name}: {n / wall:.2f} requests/s ({n} requests in {wall:.1f} s), latency p50 {p50(lat)*1e3:.0f} ms, "
-                  f"p95 {p95(lat)*1e3:.0f} ms, mean batch {mean_batch:.1f}; cores busy: app {app_cores:.2f}, clients {bench_cores:.2f}")
-        speedup = o[0] / b[0]
-        print(f"{label}: batching throughput ratio {speedup:.2f}x  goal >= 2.5x: {'PASS' if speedup >= 2.5 else 'FAIL'}"
-              f"   (not regrouping: {o[0] / plain_loads[(browser, long)][0]:.2f}x)")
+        for name, runs in by_app.items():
+            wall = sum(r[0] for r in runs)
+            lat = [x for r in runs for x in r[1]]
+            app_cores = sum(r[4][0] * r[0] for r in runs) / wall
+            bench_cores = sum(r[4][1] * r[0] for r in runs) / wall
+            mean_batch = statistics.mean(r[3] for r in runs)
+            print(f"{label}, {names[name]}: {n * len(runs) / wall:.2f} requests/s ({n} requests x {len(runs)} rounds in {wall:.1f} s; "
+                  f"rounds {[round(n / r[0], 2) for r in runs]}), latency p50 {p50(lat)*1e3:.0f} ms, p95 {p95(lat)*1e3:.0f} ms, "
+                  f"mean batch {mean_batch:.1f}; cores busy: app {app_cores:.2f}, clients {bench_cores:.2f}")
+        ratio = lambda name: sum(r[0] for r in by_app["one"]) / sum(r[0] for r in by_app[name])
+        rounds = lambda name: [round(o[0] / b[0], 2) for o, b in zip(by_app["one"], by_app[name])]
+        speedup = ratio("batched")
+        alone, together = ceiling[long]
+        print(f"{label}: the ceiling, {CLIENTS} requests in one generate call against one by one in this process "
+              f"(no server): {alone * 1e3:.0f} / {together * 1e3:.0f} ms = {alone / together:.2f}x")
+        print(f"{label}: batching throughput ratio {speedup:.2f}x (rounds {rounds('batched')})  goal >= 2.5x: "
+              f"{'PASS' if speedup >= 2.5 else 'FAIL'}   (not regrouping: {ratio('nore'):.2f}x, rounds {rounds('nore')})")
     if not skip_cold:
         print(f"bare process, import torch+transformers+gradio + load model: {show(base_load)}")
         print(f"bare process, ... + first transcription:                     {show(base_first)}")
