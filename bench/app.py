@@ -16,20 +16,20 @@ Every request figure is taken through two clients of the same app, in the same r
   both); goal <= 1.3x.
 - Streaming: on a 10 s clip, the time until the first words reach a client that streams (first non-empty text)
   over the time of the whole transcription; goal <= 0.3x.
-- Batching: 8 concurrent clients, each sending requests back to back, against the app batching up to 8
-  requests per `generate` call and against the same app serving one request at a time (MAX_BATCH_SIZE=1,
-  the demo before batching); throughput ratio (goal >= 2.5x) and p50/p95 latency of each, for two workloads:
-  the 2 s clip with 32 new tokens (the model's work ~50 ms, less than Gradio's own per request) and the 10 s
-  clip with up to 256 (the model's work dominates, as it does for a real Voxtral on any hardware). The batching
-  app is also run with BATCH_REGROUP_MS=0 (a batch starts as soon as nothing more is being read, as before
-  regrouping). The three apps run side by side and take turns on each workload in ROUNDS rounds (the order
-  rotating), so that each round's ratio compares measurements seconds apart; the ratio reported is the
-  rounds' pooled throughputs, with each round's beside it. Each load test reports the mean batch size from the
-  app's `model_info` and the cores its app's processes and the clients kept busy (CPU seconds over wall seconds:
-  2.0 is all of a 2-core machine). The 8 gradio_client clients run in 8 processes (as 8 threads of one process they saturated its GIL at 1.07 cores); even so
-  they take ~180 ms of CPU a request, ~1 core of a 2-core machine, so their figures measure the callers as much as the
-  app (BENCHMARKS.md). The browser-protocol clients are threads (~20 ms of CPU a request, 0.05-0.10 cores in all).
-  Beside each workload, its ceiling: the same 8 requests in one `transcribe_together` call against one by one,
+- Batching: 8 concurrent clients, each sending requests back to back, against the app batching up to 8 requests per
+  `generate` call and against the same app serving one request at a time (MAX_BATCH_SIZE=1, the demo before
+  batching); throughput ratio (goal >= 2.5x) and p50/p95 latency of each, for two workloads: the 2 s clip with 32
+  new tokens (the model's work ~50 ms, less than Gradio's own per request) and the 10 s clip with up to 256 (the
+  model's work dominates, as it does for a real Voxtral on any hardware). The batching app is also run with
+  BATCH_REGROUP_MS=0 (a batch starts as soon as nothing more is being read, as before regrouping). The three apps
+  run side by side and take turns on each workload in ROUNDS rounds (the order rotating), so that each round's ratio
+  compares measurements seconds apart; the ratio reported is the rounds' pooled throughputs, with each round's
+  beside it. Each load test reports the mean batch size from the app's `model_info` and the cores its app's
+  processes and the clients kept busy (CPU seconds over wall seconds: 2.0 is all of a 2-core machine). The 8
+  gradio_client clients run in 8 processes (as 8 threads of one process they saturated its GIL at 1.07 cores); even
+  so they take ~180 ms of CPU a request, ~1 core of a 2-core machine, so their figures measure the callers as much
+  as the app (BENCHMARKS.md). The browser-protocol clients are threads (~20 ms of CPU a request, 0.05-0.10 cores in
+  all). Beside each workload, its ceiling: the same 8 requests in one `transcribe_together` call against one by one,
   in the bench's own process with no server, which bounds what any app can get from batching them.
 
 `python bench/app.py [--skip-cold]` (the cold starts take most of the run).
