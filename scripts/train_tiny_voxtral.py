@@ -609,7 +609,7 @@ def main(argv=None):
                     help=f"text decoder MLP size (default {TEXT_CONFIG_OVERRIDES['intermediate_size']})")
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=4e-3)
-    ap.add_argument("--warmup", type=int, default=400,
+    ap.add_argument("--warmup", type=int, default=800,
                     help="linear warmup steps (with 100 the recipe was near its edge of stability: the fixture's README)")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="keep an exponential moving average of the weights with this decay and save it (0: off); the "
