@@ -265,14 +265,14 @@ def main():
         # ---- the ceiling of batching: the same 8 requests in one `generate` call against one by one, in this process,
         # no server: what the app's ratio is bounded by ----
         from voxtral_deploy.live import prepare_request, transcribe_together
+        from features import interleaved  # bench/features.py: the two take turns in every round
         ceiling = {}
         for long, (c, n) in ((False, (clip, MAX_NEW_TOKENS)), (True, (ten, STREAM_TOKENS))):
             fresh = lambda: [prepare_request(str(c), max_new_tokens=n) for _ in range(CLIENTS)]
-            alone, together = [], []
-            for _ in range(4):
-                t = time.perf_counter(); [transcribe_together(direct, [r]) for r in fresh()]; alone.append(time.perf_counter() - t)
-                t = time.perf_counter(); transcribe_together(direct, fresh()); together.append(time.perf_counter() - t)
-            ceiling[long] = (statistics.median(alone[1:]), statistics.median(together[1:]))
+            alone = lambda: [transcribe_together(direct, [r]) for r in fresh()]
+            together = lambda: transcribe_together(direct, fresh())
+            alone(); together()  # warm-up
+            ceiling[long] = interleaved(alone, together, 3)
 
         # ---- batching: 8 clients against the batching app (this one), the same app not regrouping, and one request
         # at a time. The three run side by side and take turns in every round (the order rotating), so that each
